@@ -1,0 +1,27 @@
+"""The small error hierarchy the worker maps to job states.
+
+- ``BadInput``: the user's input can never succeed (corrupt file, no audio...): fail at once.
+- ``TransientError``: worth retrying later (network, a killed ffmpeg, a locked database).
+- ``Cancelled``: the operator asked the job to stop.
+Messages are sentences a user understands; they end up on the job row and in the UI.
+"""
+
+
+class PipelineError(Exception):
+    """Base class for every error the pipeline raises on purpose."""
+
+
+class BadInput(PipelineError):
+    """The input cannot be processed; retrying will not help."""
+
+
+class TransientError(PipelineError):
+    """A temporary failure; the same work may succeed when tried again."""
+
+
+class Cancelled(PipelineError):
+    """The job was cancelled by the operator."""
+
+
+class ConfigError(PipelineError):
+    """The configuration is invalid; the message names the key and the reason."""

@@ -1,0 +1,39 @@
+"""Where media lives on disk: every path under the data dir is built here.
+
+Keeping paths behind these functions is what lets a shared store replace the local
+disk later without touching the stages.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def episode_dir(data_dir: Path, episode_id: str) -> Path:
+    return Path(data_dir) / "episodes" / episode_id
+
+
+def clip_dir(data_dir: Path, episode_id: str, clip_id: str) -> Path:
+    return episode_dir(data_dir, episode_id) / "clips" / clip_id
+
+
+def uploads_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "uploads"
+
+
+def temp_path(final: Path) -> Path:
+    """A sibling temp name that keeps the extension, so ffmpeg still infers the format."""
+    return final.with_name(f"{final.stem}.partial{final.suffix}")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
