@@ -1,0 +1,182 @@
+"""Pure tests of the ASS/SRT caption builders on hand-made word lists."""
+
+from __future__ import annotations
+
+import re
+from itertools import pairwise
+
+import pytest
+
+from pipeline.captions import build_ass, build_srt
+from pipeline.config import RenderSettings
+
+DIALOGUE = re.compile(r"^Dialogue: 0,(\d+):(\d\d):(\d\d)\.(\d\d),(\d+):(\d\d):(\d\d)\.(\d\d),Default,,0,0,0,,(.*)$")
+SRT_TIME = re.compile(r"^(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)$")
+OWN_TAG = re.compile(r"\{\\1c&H[0-9A-F]{6}&\}")
+
+
+def words_from(text: str, start: float = 0.0, step: float = 0.4, length: float = 0.3) -> list[dict]:
+    """Whisper-style words (leading space) spaced ``step`` apart from ``start``."""
+    return [{"word": f" {w}", "start": round(start + i * step, 3), "end": round(start + i * step + length, 3),
+             "probability": 0.9} for i, w in enumerate(text.split())]
+
+
+def events(ass: str) -> list[tuple[float, float, str]]:
+    result = []
+    for line in ass.splitlines():
+        if line.startswith("Dialogue:"):
+            m = DIALOGUE.match(line)
+            assert m, line
+            g = m.groups()
+            start = int(g[0]) * 3600 + int(g[1]) * 60 + int(g[2]) + int(g[3]) / 100
+            end = int(g[4]) * 3600 + int(g[5]) * 60 + int(g[6]) + int(g[7]) / 100
+            result.append((start, end, g[8]))
+    return result
+
+
+def visible(text: str) -> str:
+    """Event text without our colour override tags."""
+    return OWN_TAG.sub("", text)
+
+
+def parse_srt(srt: str) -> list[tuple[float, float, list[str]]]:
+    cues = []
+    for n, block in enumerate(srt.strip().split("\n\n"), start=1):
+        lines = block.split("\n")
+        assert lines[0] == str(n)
+        m = SRT_TIME.match(lines[1])
+        assert m, lines[1]
+        g = [int(x) for x in m.groups()]
+        start = g[0] * 3600 + g[1] * 60 + g[2] + g[3] / 1000
+        end = g[4] * 3600 + g[5] * 60 + g[6] + g[7] / 1000
+        cues.append((start, end, lines[2:]))
+    return cues
+
+
+SETTINGS = RenderSettings()
+TEXT = ("Welcome back to the show. Today we are talking about how small teams ship great software. "
+        "The first lesson is simple: write down what you want before you build it.")
+
+
+def test_times_are_clip_relative_clamped_and_outside_words_dropped():
+    words = [
+        {"word": " before", "start": 0.5, "end": 1.5},      # ends before the clip: dropped
+        {"word": " straddle", "start": 1.8, "end": 2.4},    # starts before the clip: clamped to 0
+        {"word": " inside", "start": 3.0, "end": 3.5},
+        {"word": " tail", "start": 5.8, "end": 6.6},        # runs past the clip end: clamped
+        {"word": " after", "start": 6.5, "end": 7.0},       # starts after the clip: dropped
+    ]
+    ass = build_ass(words, 2.0, 6.0, 1920, 1080, SETTINGS)
+    evs = events(ass)
+    texts = " ".join(visible(t) for _, _, t in evs)
+    assert "before" not in texts and "after" not in texts
+    assert {"straddle", "inside", "tail"} <= set(texts.split())
+    assert evs[0][0] == 0.0
+    assert all(0 <= s <= e <= 4.0 for s, e, _ in evs)
+    assert evs[-1][1] == pytest.approx(4.0, abs=0.01)
+
+    cues = parse_srt(build_srt(words, 2.0, 6.0))
+    joined = " ".join(line for _, _, lines in cues for line in lines)
+    assert joined == "straddle inside tail"
+    assert cues[0][0] == 0.0
+    assert all(0 <= s <= e <= 4.0 for s, e, _ in cues)
+
+
+def test_one_event_per_word_with_exactly_one_highlighted_word():
+    words = words_from(TEXT, start=10.0)
+    evs = events(build_ass(words, 10.0, 40.0, 1080, 1920, SETTINGS))
+    assert len(evs) == len(words)
+    for (_, _, text), word in zip(evs, words, strict=True):
+        highlighted = re.findall(r"\{\\1c&H15CCFA&\}(.*?)\{\\1c&HFFFFFF&\}", text)
+        assert highlighted == [word["word"].strip()]
+
+
+def test_highlight_colour_comes_from_settings_in_ass_bgr_order():
+    settings = RenderSettings(caption_highlight_color="#112233")
+    ass = build_ass(words_from("one two three"), 0, 5, 1920, 1080, settings)
+    assert "{\\1c&H332211&}" in ass
+
+
+@pytest.mark.parametrize("per_line", [1, 2, 4, 7])
+def test_lines_hold_at_most_words_per_line_and_break_at_sentence_ends(per_line):
+    settings = RenderSettings(caption_words_per_line=per_line)
+    evs = events(build_ass(words_from(TEXT), 0, 60, 1920, 1080, settings))
+    lines = [visible(t).split(" ") for _, _, t in evs]
+    assert all(1 <= len(line) <= per_line for line in lines)
+    # No caption line carries a word after a sentence end.
+    assert all(not any(w.endswith(".") for w in line[:-1]) for line in lines)
+    # Every word of the transcript is shown, whole, in order.
+    shown = []
+    for line in lines:
+        if line != (shown[-1] if shown else None):
+            shown.append(line)
+    assert [w for line in shown for w in line] == TEXT.split()
+
+
+def test_events_of_a_line_are_contiguous_so_the_line_does_not_flicker():
+    words = [{"word": w, "start": s, "end": e} for w, s, e in
+             [(" one", 0.0, 0.2), (" two", 0.5, 0.7), (" three", 0.9, 1.0), (" four", 1.6, 1.8)]]
+    evs = events(build_ass(words, 0, 10, 1920, 1080, RenderSettings(caption_words_per_line=4)))
+    for (_, end, _), (start, _, _) in pairwise(evs):
+        assert end == start
+    assert evs[-1][1] == pytest.approx(2.1)   # last word held a moment after it ends
+
+
+def test_long_pause_starts_a_new_line():
+    words = [{"word": " before", "start": 0.0, "end": 0.3}, {"word": " after", "start": 3.0, "end": 3.3}]
+    evs = events(build_ass(words, 0, 10, 1920, 1080, SETTINGS))
+    assert [visible(t) for _, _, t in evs] == ["before", "after"]
+    assert evs[0][1] < 1.0
+
+
+def test_braces_and_backslashes_are_escaped():
+    words = [{"word": " {\\b1}bold", "start": 0.0, "end": 0.5}, {"word": " a\\Nb}", "start": 0.5, "end": 1.0}]
+    evs = events(build_ass(words, 0, 2, 1920, 1080, SETTINGS))
+    for _, _, text in evs:
+        rest = visible(text)
+        # Every remaining brace is escaped, and no backslash directly starts an ASS escape.
+        assert all(i > 0 and rest[i - 1] == "\\" for i, c in enumerate(rest) if c in "{}")
+        assert "\\b1" not in rest and "\\N" not in rest
+        assert "\\{" in rest and "\\}" in rest
+
+
+def test_header_matches_frame_and_settings():
+    settings = RenderSettings(caption_font="Noto Sans")
+    portrait = build_ass([], 0, 5, 1080, 1920, settings)
+    landscape = build_ass([], 0, 5, 1920, 1080, settings)
+    assert "PlayResX: 1080\nPlayResY: 1920" in portrait
+    assert "PlayResX: 1920\nPlayResY: 1080" in landscape
+    assert "Dialogue:" not in portrait
+
+    def style(ass: str) -> list[str]:
+        line = next(line for line in ass.splitlines() if line.startswith("Style: "))
+        return line[len("Style: "):].split(",")
+
+    p, wide = style(portrait), style(landscape)
+    assert p[1] == "Noto Sans" and p[7] == "-1"                      # font, bold
+    assert p[18] == "2"                                               # bottom centre
+    assert int(p[21]) / 1920 >= 0.2 and 0.05 <= int(wide[21]) / 1080 <= 0.1   # MarginV
+    assert int(p[16]) >= 4 and int(wide[16]) >= 3                        # thick outline
+
+
+def test_srt_cues_respect_line_length_line_count_and_duration():
+    long_words = words_from("supercalifragilistic " * 3 + TEXT + " " + TEXT, start=5.0, step=0.5)
+    srt = build_srt(long_words, 5.0, 45.0)
+    cues = parse_srt(srt)
+    assert len(cues) > 3
+    for start, end, lines in cues:
+        assert 1 <= len(lines) <= 2
+        assert all(0 < len(line) <= 42 for line in lines)
+        assert 0 <= start < end <= 40.0
+        assert end - start <= 7.0
+    source = [w["word"].strip() for w in long_words if w["start"] < 45.0]
+    assert [w for _, _, lines in cues for line in lines for w in line.split()] == source
+    starts = [s for s, _, _ in cues]
+    assert starts == sorted(starts)
+
+
+def test_srt_respects_custom_max_chars_and_empty_input():
+    cues = parse_srt(build_srt(words_from(TEXT), 0, 60, max_chars=20))
+    assert all(len(line) <= 20 for _, _, lines in cues for line in lines)
+    assert build_srt([], 0, 10) == ""
+    assert build_srt(words_from("too early"), 100, 110) == ""
