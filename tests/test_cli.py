@@ -1,0 +1,52 @@
+import json
+import os
+import subprocess
+import sys
+
+import mediagen
+from conftest import ROOT
+
+
+def run_cli(*args, data_dir, extra_env=None):
+    env = dict(os.environ, CLIPDESK_DATA_DIR=str(data_dir), **(extra_env or {}))
+    env.pop("CLIPDESK_CONFIG", None) if not extra_env else None
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_run_processes_a_file_synchronously_and_prints_the_summary(tmp_path):
+    video = mediagen.tone_video(tmp_path / "tone.mov", 3)
+    out = run_cli("run", str(video), "--json", data_dir=tmp_path / "data")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert {"episode_id", "title", "duration", "status", "transcript", "enrichment", "clips"} <= summary.keys()
+    assert summary["status"] == "ready" and abs(summary["duration"] - 3) < 0.1
+    assert summary["clips"] == []   # a tone has no speech, so no clips, and the job still succeeds
+    assert summary["job"]["status"] == "succeeded"
+
+    episode_id, job_id = summary["episode_id"], summary["job"]["job_id"]
+    listed = json.loads(run_cli("jobs", "--json", data_dir=tmp_path / "data").stdout)
+    assert [j["job_id"] for j in listed["jobs"]] == [job_id]
+    status = json.loads(run_cli("status", str(job_id), "--json", data_dir=tmp_path / "data").stdout)
+    assert set(status) >= {"job_id", "episode_id", "status", "stage", "progress", "eta_seconds", "attempts",
+                           "error", "created_at", "started_at", "finished_at"}
+    vtt = run_cli("export", episode_id, "--format", "vtt", data_dir=tmp_path / "data")
+    assert vtt.returncode == 0 and vtt.stdout.startswith("WEBVTT")
+
+
+def test_errors_are_sentences_with_a_nonzero_exit(tmp_path):
+    missing = run_cli("run", str(tmp_path / "nope.mp4"), data_dir=tmp_path / "data")
+    assert missing.returncode == 1 and "File not found" in missing.stderr
+    unknown = run_cli("status", "999", "--json", data_dir=tmp_path / "data")
+    assert unknown.returncode == 1 and json.loads(unknown.stdout) == {"error": "There is no job 999."}
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("render:\n  crf: 77\n")
+    config = run_cli("jobs", data_dir=tmp_path / "data", extra_env={"CLIPDESK_CONFIG": str(bad_config)})
+    assert config.returncode == 2 and "render.crf" in config.stderr
+
+
+def test_every_command_has_help():
+    for command in ("run", "enqueue", "status", "jobs", "retry", "cancel", "episode", "export", "serve"):
+        out = subprocess.run([sys.executable, "-m", "pipeline", command, "--help"], cwd=ROOT,
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and "usage:" in out.stdout
