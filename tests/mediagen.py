@@ -33,11 +33,12 @@ def speech_audio(out: Path) -> Path:
 
 
 def tone_video(out: Path, seconds: float, width: int = 640, height: int = 360, fps: int = 15) -> Path:
-    """A test-pattern video with a sine tone, ``seconds`` long."""
+    """A test-pattern video with a sine tone, ``seconds`` long (VP9 + Opus for .webm, else H.264 + AAC)."""
     video = ffmpeg.input(f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", f="lavfi")
     audio = ffmpeg.input(f"sine=frequency=440:duration={seconds}", f="lavfi")
-    _run(ffmpeg.output(video, audio, str(out), vcodec="libx264", preset="ultrafast", pix_fmt="yuv420p",
-                       acodec="aac"))
+    codecs = (dict(vcodec="libvpx-vp9", acodec="libopus", deadline="realtime") if out.suffix.lower() == ".webm"
+              else dict(vcodec="libx264", preset="ultrafast", acodec="aac"))
+    _run(ffmpeg.output(video, audio, str(out), pix_fmt="yuv420p", **codecs))
     return out
 
 
@@ -45,4 +46,10 @@ def silent_video(out: Path, seconds: float, width: int = 640, height: int = 360,
     """A video with no audio stream at all."""
     video = ffmpeg.input(f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", f="lavfi")
     _run(ffmpeg.output(video, str(out), vcodec="libx264", preset="ultrafast", pix_fmt="yuv420p"))
+    return out
+
+
+def tone_audio(out: Path, seconds: float) -> Path:
+    """A sine tone in ``out``'s audio container (mp3, wav, m4a...)."""
+    _run(ffmpeg.input(f"sine=frequency=440:duration={seconds}", f="lavfi").output(str(out)))
     return out
