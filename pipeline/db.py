@@ -152,12 +152,19 @@ def get_job(conn, job_id: int) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
 
 
+_JOB_VIEW = ("SELECT j.*, e.title AS episode_title, e.source_uri AS episode_source, e.duration AS episode_duration"
+             " FROM jobs j JOIN episodes e ON e.id = j.episode_id")
+
+
 def list_jobs(conn, status: str | None = None, limit: int = 100) -> list[sqlite3.Row]:
-    return conn.execute(
-        "SELECT j.*, e.title AS episode_title, e.duration AS episode_duration FROM jobs j"
-        " JOIN episodes e ON e.id = j.episode_id"
-        " WHERE (? IS NULL OR j.status = ?) ORDER BY j.id DESC LIMIT ?",
-        (status, status, limit)).fetchall()
+    """Jobs with their episode's title and source, newest first."""
+    return conn.execute(_JOB_VIEW + " WHERE (? IS NULL OR j.status = ?) ORDER BY j.id DESC LIMIT ?",
+                        (status, status, limit)).fetchall()
+
+
+def get_job_view(conn, job_id: int) -> sqlite3.Row | None:
+    """One job with its episode's title and source (the shape list_jobs returns)."""
+    return conn.execute(_JOB_VIEW + " WHERE j.id = ?", (job_id,)).fetchone()
 
 
 def jobs_for_episode(conn, episode_id: str) -> list[sqlite3.Row]:

@@ -124,15 +124,20 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
+def display_title(row) -> str:
+    """The episode's title, or until it has one the name of the file or URL it came from."""
+    return row["episode_title"] or Path(row["episode_source"]).name or row["episode_source"]
+
+
 def to_json(row) -> dict:
-    keys = row.keys()
+    """A job row from ``db.list_jobs``/``db.get_job_view`` as the job JSON of DESIGN.md."""
     return {
         "job_id": row["id"], "episode_id": row["episode_id"], "status": row["status"],
         "stage": row["stage"], "progress": round(row["progress"], 4),
         "eta_seconds": row["eta_seconds"] if row["status"] == "running" else None,
         "attempts": row["attempts"], "priority": row["priority"], "error": row["error"],
         "error_kind": row["error_kind"], "cancel_requested": bool(row["cancel_requested"]),
-        "title": row["episode_title"] if "episode_title" in keys else None,
+        "title": display_title(row),
         "created_at": iso(row["created_at"]), "started_at": iso(row["started_at"]),
         "finished_at": iso(row["finished_at"]), "heartbeat_at": iso(row["heartbeat_at"]),
     }
@@ -140,7 +145,8 @@ def to_json(row) -> dict:
 
 def get(settings: Settings, job_id: int) -> dict:
     with db.session(settings.app_db_path) as conn:
-        return to_json(_require(conn, job_id))
+        _require(conn, job_id)
+        return to_json(db.get_job_view(conn, job_id))
 
 
 def list_jobs(settings: Settings, status: str | None = None, limit: int = 100) -> list[dict]:
