@@ -29,7 +29,8 @@ def dashboard_command(settings: Settings, port: int | None = None) -> list[str]:
             "--server.port", str(port or settings.dashboard.port),
             "--server.headless", "true",
             "--server.maxUploadSize", str(settings.dashboard.max_upload_mb),
-            "--browser.gatherUsageStats", "false"]
+            "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "minimal"]   # no "Deploy" button on a self-hosted tool
 
 
 def serve(settings: Settings, workers: int | None = None, port: int | None = None) -> int:

@@ -1,0 +1,136 @@
+"""What every dashboard page shares: settings, the queue dispatcher, page links, formatting.
+
+Pages read and write only through ``pipeline`` functions; each call opens its own short
+SQLite connection, so nothing here caches a connection.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import streamlit as st
+
+from pipeline.config import Settings, load_settings
+from pipeline.errors import PipelineError
+
+# Page files, as registered by dashboard.py (st.switch_page / st.page_link take these paths).
+OVERVIEW = "pages/overview.py"
+NEW_EPISODE = "pages/new_episode.py"
+JOBS = "pages/jobs.py"
+EPISODE = "pages/episode.py"
+
+ACTIVE_STATUSES = ("queued", "running", "retrying")
+WORKER_HINT = ("Start one with `huey_consumer queue_worker.huey` in the project folder, "
+               "or run worker and dashboard together with `make run` (`python -m pipeline serve`).")
+
+
+@st.cache_resource(show_spinner=False)
+def _settings_for(config: str | None, data_dir: str | None) -> Settings:
+    # The arguments are only the cache key: load_settings reads the same two variables.
+    return load_settings()
+
+
+def use_navigation() -> None:
+    """Make sure the app runs through ``dashboard.py``'s ``st.navigation``.
+
+    Streamlit treats a folder named ``pages/`` next to the entry point as an old-style
+    multipage app until some session calls ``st.navigation``. So if the first request
+    after a server start is a deep link (``/jobs``), it runs ``pages/jobs.py`` on its own:
+    file names in the sidebar, no page config, and every session stays that way. Leaving
+    that mode and rerunning sends the run through ``dashboard.py`` to the same page (the
+    URL paths are the same in both modes).
+
+    ``AppTest`` puts the flag back before every run, so there a rerun would swallow
+    each button click; under ``AppTest`` the flag is only cleared.
+    """
+    try:
+        from streamlit import config  # noqa: PLC0415
+        from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415
+    except ImportError:   # a Streamlit without the old pages mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        if not config.get_option("global.appTest"):   # AppTest patches config.get_option
+            st.rerun()
+
+
+def settings() -> Settings:
+    """The validated settings, loaded once per (config file, data dir) pair.
+
+    Every page calls this first, so it also takes the app out of the old pages-folder
+    mode (see ``use_navigation``). The environment is part of the cache key, so a test
+    (or anything else) that points ``CLIPDESK_DATA_DIR`` somewhere new gets settings for
+    that directory. On invalid config the page shows the key and the reason and stops.
+    """
+    use_navigation()
+    try:
+        return _settings_for(os.environ.get("CLIPDESK_CONFIG"), os.environ.get("CLIPDESK_DATA_DIR"))
+    except PipelineError as exc:
+        st.error(f"Clipdesk cannot start: {exc}")
+        st.stop()
+
+
+def dispatch(job_id: int, priority: int) -> str:
+    """Put a job on the Huey queue. ``queue_worker`` is imported on first use only:
+    importing it opens the queue DB, which pages that only read never need."""
+    import queue_worker  # noqa: PLC0415
+
+    return queue_worker.dispatch(job_id, priority)
+
+
+def show_error(exc: Exception | str) -> None:
+    """A pipeline error as the sentence it carries, never a traceback."""
+    st.error(str(exc), icon=":material/warning:")
+
+
+# --- formatting ------------------------------------------------------------------------
+
+def human_seconds(seconds: float | None) -> str:
+    """1m 20s, 2h 5m, 45s; an em dash when unknown."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s" if secs else f"{minutes}m"
+    return f"{secs}s"
+
+
+def timestamp(seconds: float | None) -> str:
+    """A media position: 0:06, 12:34, 1:02:03."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def percent(fraction: float | None) -> str:
+    return f"{round((fraction or 0) * 100)}%"
+
+
+def job_label(job: dict) -> str:
+    """One line naming a job: '#3 · My episode · running'."""
+    title = job.get("title") or job["episode_id"]
+    return f"#{job['job_id']} · {title} · {job['status']}"
+
+
+def job_progress_text(job: dict) -> str:
+    stage = (job.get("stage") or "waiting").replace("_", " ")
+    text = f"{stage} · {percent(job['progress'])}"
+    if job.get("eta_seconds") is not None:
+        text += f" · about {human_seconds(job['eta_seconds'])} left"
+    return text
+
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}<>#|~$])")
+
+
+def md_escape(text: str) -> str:
+    """Plain text made safe for st.markdown (no accidental bold, links or LaTeX from '$')."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
