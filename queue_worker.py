@@ -23,8 +23,8 @@ huey = SqliteHuey("clipdesk", filename=str(settings.queue_db_path))
 log = logging.getLogger("clipdesk.worker")
 
 
-@huey.task(context=True)
-def process_job(job_id: int, task=None) -> str:
+@huey.task()
+def process_job(job_id: int) -> str:
     return runner.run_job(settings, job_id)
 
 
