@@ -28,7 +28,7 @@ def run(ctx: StageContext) -> None:
         return
     info = ctx.media()
     source = ctx.source_path()
-    words = transcript.all_words(transcript.load(ctx.episode_dir / "transcript.json"))
+    words = transcript.all_words(transcript.load(ctx.transcript_path()))
     total = sum(c["end"] - c["start"] for c in clips)
     done_seconds = 0.0
     for clip in clips:

@@ -28,6 +28,9 @@ class StageContext:
         with db.session(self.settings.app_db_path) as conn:
             return db.get_episode(conn, self.episode_id)
 
+    def transcript_path(self, fmt: str = "json") -> Path:
+        return storage.transcript_path(self.settings.data_dir, self.episode_id, fmt)
+
     def media(self) -> MediaInfo:
         return MediaInfo(**json.loads(self.episode()["media_json"]))
 

@@ -202,7 +202,7 @@ def heuristic(doc: dict, settings: EnrichSettings, max_clips: int | None = None)
 
 
 def run(ctx: StageContext) -> None:
-    doc = transcript.load(ctx.episode_dir / "transcript.json")
+    doc = transcript.load(ctx.transcript_path())
     enrichment, clips = heuristic(doc, ctx.settings.enrich, ctx.options.get("max_clips"))
     ctx.progress(0.5)
     with db.session(ctx.settings.app_db_path) as conn, db.transaction(conn):

@@ -25,8 +25,8 @@ def summary(settings: Settings, episode_id: str) -> dict:
         renders = db.list_renders(conn, episode_id)
         jobs = db.jobs_for_episode(conn, episode_id)
     folder = storage.episode_dir(settings.data_dir, episode_id)
-    transcript_paths = {fmt: str(folder / f"transcript.{fmt}") for fmt in transcript.FORMATS
-                        if (folder / f"transcript.{fmt}").exists()}
+    transcript_paths = {fmt: str(path) for fmt in transcript.FORMATS
+                        if (path := storage.transcript_path(settings.data_dir, episode_id, fmt)).exists()}
     enrichment = json.loads(episode["enrichment_json"]) if episode["enrichment_json"] else None
     by_clip: dict[str, dict] = {}
     for r in renders:
@@ -59,7 +59,7 @@ def list_episodes(settings: Settings, limit: int = 200) -> list[dict]:
 
 
 def load_transcript(settings: Settings, episode_id: str) -> dict | None:
-    path = storage.episode_dir(settings.data_dir, episode_id) / "transcript.json"
+    path = storage.transcript_path(settings.data_dir, episode_id)
     return transcript.load(path) if path.exists() else None
 
 

@@ -19,6 +19,10 @@ def clip_dir(data_dir: Path, episode_id: str, clip_id: str) -> Path:
     return episode_dir(data_dir, episode_id) / "clips" / clip_id
 
 
+def transcript_path(data_dir: Path, episode_id: str, fmt: str = "json") -> Path:
+    return episode_dir(data_dir, episode_id) / f"transcript.{fmt}"
+
+
 def uploads_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "uploads"
 

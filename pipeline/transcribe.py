@@ -68,10 +68,6 @@ def run(ctx: StageContext) -> None:
     info = ctx.media()
     result = transcribe_file(audio_path(ctx), ctx.settings.transcribe, info.duration, ctx.progress,
                              language=ctx.options.get("language"))
-    transcript.write_all(result, ctx.episode_dir)
+    transcript.write_all(result, {fmt: ctx.transcript_path(fmt) for fmt in transcript.FORMATS})
     ctx.write(db.set_episode_language, ctx.episode_id, result["language"])
     ctx.progress(1.0)
-
-
-def load(ctx: StageContext) -> dict:
-    return transcript.load(ctx.episode_dir / "transcript.json")

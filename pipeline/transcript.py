@@ -94,12 +94,10 @@ def render(transcript: dict, fmt: str) -> str:
     raise ValueError(f"unknown transcript format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
-def write_all(transcript: dict, directory: Path) -> dict[str, Path]:
-    """Write transcript.{json,srt,vtt,txt}; json last, since its presence marks completion."""
-    paths = {fmt: directory / f"transcript.{fmt}" for fmt in FORMATS}
+def write_all(transcript: dict, paths: dict[str, Path]) -> None:
+    """Write every format to ``paths`` (format -> file); json last, since it is what later stages read."""
     for fmt in ("srt", "vtt", "txt", "json"):
         write_text_atomic(paths[fmt], render(transcript, fmt))
-    return paths
 
 
 def load(path: Path) -> dict:
