@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-import traceback
 
 from pipeline import audio, clips, db, enrich, ingest, transcribe
 from pipeline.config import Settings
 from pipeline.context import StageContext
 from pipeline.errors import BadInput, Cancelled, PipelineError, TransientError
+from pipeline.jobs import FINAL_STATUSES
 from pipeline.progress import STAGES, Plan
 
 log = logging.getLogger("clipdesk.runner")
@@ -43,11 +43,11 @@ class JobReporter:
         self.stage_started = time.monotonic()
         self.last_write = self.last_cancel_check = 0.0
 
-    def enter(self, stage: str, plan: Plan) -> None:
-        self.stage, self.plan, self.stage_started = stage, plan, time.monotonic()
+    def enter(self, stage: str) -> None:
+        self.stage, self.stage_started = stage, time.monotonic()
         self.last_write = 0.0
         with db.session(self.settings.app_db_path) as conn, db.transaction(conn):
-            db.set_job_stage(conn, self.job_id, stage, plan.overall(stage, 0.0), time.time())
+            db.set_job_stage(conn, self.job_id, stage, self.plan.overall(stage, 0.0), time.time())
             db.add_event(conn, self.job_id, stage, "started", time.time())
 
     def __call__(self, fraction: float) -> None:
@@ -80,7 +80,7 @@ def run_job(settings: Settings, job_id: int) -> str:
             log.warning("job %s does not exist; nothing to run", job_id)
             return "missing"
         if not db.start_job(conn, job_id, time.time()):
-            if job["cancel_requested"] and job["status"] not in ("succeeded", "failed", "cancelled"):
+            if job["cancel_requested"] and job["status"] not in FINAL_STATUSES:
                 db.finish_job(conn, job_id, "cancelled", time.time(), "The job was cancelled.", "cancelled")
             return db.get_job(conn, job_id)["status"]
         db.set_episode_status(conn, job["episode_id"], "processing", time.time())
@@ -89,8 +89,8 @@ def run_job(settings: Settings, job_id: int) -> str:
         episode = db.get_episode(conn, job["episode_id"])
 
     options = json.loads(job["options_json"] or "{}")
-    plan = Plan.for_media(episode["duration"], rates)
-    reporter = JobReporter(settings, job_id, plan)
+    media_seconds = episode["duration"]
+    reporter = JobReporter(settings, job_id, Plan.for_media(media_seconds, rates))
     ctx = StageContext(settings, job["episode_id"], options, reporter)
     stage = STAGES[0]
     try:
@@ -99,32 +99,34 @@ def run_job(settings: Settings, job_id: int) -> str:
                 _event(settings, job_id, stage, "skipped", "Already completed in an earlier attempt.")
                 continue
             reporter.check_cancel()
-            reporter.enter(stage, plan)
+            reporter.enter(stage)
             STAGE_FUNCTIONS[stage](ctx)
-            seconds = reporter.elapsed()
-            media_seconds = ctx.episode()["duration"]
+            if stage == "ingest":   # now the duration is known: plan the rest from it
+                media_seconds = ctx.episode()["duration"]
+                reporter.plan = Plan.for_media(media_seconds, rates)
             with db.session(settings.app_db_path) as conn, db.transaction(conn):
                 db.mark_stage_done(conn, job["episode_id"], stage, time.time())
-                db.add_event(conn, job_id, stage, "finished", time.time(), seconds=round(seconds, 3),
+                db.add_event(conn, job_id, stage, "finished", time.time(), seconds=round(reporter.elapsed(), 3),
                              media_seconds=media_seconds)
-            if stage == "ingest":   # now the duration is known: plan the rest from it
-                with db.session(settings.app_db_path) as conn:
-                    plan = Plan.for_media(media_seconds, db.stage_rates(conn))
-    except Cancelled as exc:
-        return _finish(settings, job_id, job["episode_id"], stage, "cancelled", str(exc), "cancelled")
-    except BadInput as exc:
-        return _finish(settings, job_id, job["episode_id"], stage, "failed", str(exc), "bad_input")
-    except TransientError as exc:
-        message = f"{STAGE_LABELS[stage].capitalize()} hit a temporary problem: {exc}"
-        return _finish(settings, job_id, job["episode_id"], stage, "failed", message, "transient")
-    except PipelineError as exc:
-        message = f"{STAGE_LABELS[stage].capitalize()} failed: {exc}"
-        return _finish(settings, job_id, job["episode_id"], stage, "failed", message, "internal")
-    except Exception as exc:   # a bug: keep the worker alive, tell the operator, log the traceback
-        log.error("job %s crashed in %s:\n%s", job_id, stage, traceback.format_exc())
-        message = f"{STAGE_LABELS[stage].capitalize()} failed unexpectedly ({type(exc).__name__}: {exc})."
-        return _finish(settings, job_id, job["episode_id"], stage, "failed", message, "internal")
+    except Exception as exc:   # every failure ends the job with a sentence; the worker keeps running
+        status, message, kind = _outcome(exc, job_id, stage)
+        return _finish(settings, job_id, job["episode_id"], stage, status, message, kind)
     return _finish(settings, job_id, job["episode_id"], None, "succeeded", None, None)
+
+
+def _outcome(exc: Exception, job_id: int, stage: str) -> tuple[str, str, str]:
+    """(job status, error sentence, error kind) for an exception raised by a stage."""
+    label = STAGE_LABELS[stage].capitalize()
+    if isinstance(exc, Cancelled):
+        return "cancelled", str(exc), "cancelled"
+    if isinstance(exc, BadInput):
+        return "failed", str(exc), "bad_input"
+    if isinstance(exc, TransientError):
+        return "failed", f"{label} hit a temporary problem: {exc}", "transient"
+    if isinstance(exc, PipelineError):
+        return "failed", f"{label} failed: {exc}", "internal"
+    log.error("job %s crashed in %s", job_id, stage, exc_info=exc)   # a bug: keep the traceback
+    return "failed", f"{label} failed unexpectedly ({type(exc).__name__}: {exc}).", "internal"
 
 
 def _event(settings: Settings, job_id: int, stage: str | None, kind: str, message: str | None = None) -> None:
