@@ -137,12 +137,19 @@ def test_overview_counts_match_the_database(finished_dir):
     assert metrics["Queued"] == metrics["Succeeded"] == metrics["Cancelled"] == 1
 
 
+def failed_job(folder, name: str) -> tuple[str, int]:
+    """A real job that failed at ingest: a text file given as an episode."""
+    settings = load_settings()
+    bad = folder / name
+    bad.write_text(f"{name} is not a video")
+    episode_id, job_id = jobs.create(settings, str(bad))
+    assert runner.run_job(settings, job_id) == "failed"
+    return episode_id, job_id
+
+
 def test_overview_lists_recent_failures_with_their_error(finished_dir):
     settings = load_settings()
-    bad = finished_dir / "not-media.mp4"
-    bad.write_text("this is not a video")
-    _, job_id = jobs.create(settings, str(bad))
-    assert runner.run_job(settings, job_id) == "failed"
+    _, job_id = failed_job(finished_dir, "not-media.mp4")
     error = jobs.get(settings, job_id)["error"]
     at = open_page(OVERVIEW)
     failures = "\n".join(e.value for e in at.error)
@@ -283,11 +290,7 @@ def test_a_deep_link_as_first_request_still_runs_through_the_navigation(empty_di
 
 
 def test_episode_page_explains_a_failed_job_and_links_to_retry(finished_dir):
-    settings = load_settings()
-    bad = finished_dir / "broken.mp4"
-    bad.write_text("not a video either")
-    episode_id, job_id = jobs.create(settings, str(bad))
-    assert runner.run_job(settings, job_id) == "failed"
+    episode_id, job_id = failed_job(finished_dir, "broken.mp4")
     at = open_page(EPISODE, {"episode": episode_id})
     assert f"Processing failed (job #{job_id})" in at.error[0].value
     assert "No clips were found in this episode." in texts(at)
