@@ -47,7 +47,7 @@ def run(ctx: StageContext) -> None:
     final = ctx.episode_dir / f"source.{source_extension(origin.name, info)}"
     final.parent.mkdir(parents=True, exist_ok=True)
     if origin == final:
-        pass
+        pass   # an earlier attempt already put the file in place
     elif episode["source_kind"] == "upload":
         shutil.move(origin, final)
         if origin.parent.parent == storage.uploads_dir(ctx.settings.data_dir):
