@@ -9,14 +9,17 @@ Subtitle cues are re-flowed from word timings so lines stay readable (<= 42 char
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
-from pipeline.storage import write_text_atomic
+from pipeline.storage import temp_path
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
 MAX_CUE_SECONDS = 7.0
 FORMATS = ("json", "srt", "vtt", "txt")
+MIME_TYPES = {"json": "application/json", "srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain"}
 
 
 def all_words(transcript: dict) -> list[dict]:
@@ -32,33 +35,41 @@ def cues(words: list[dict], max_chars: int = MAX_LINE_CHARS, max_lines: int = MA
     """Group words into subtitle cues of at most ``max_lines`` lines of ``max_chars``.
 
     A cue also closes after a sentence end or when it would exceed ``max_seconds``.
-    Returns (start, end, lines) triples; a word is never split across lines.
+    Returns (start, end, lines) triples. A word is never split across lines, except one
+    longer than a whole line (a URL...), which is hard-wrapped; a single word held longer
+    than ``max_seconds`` is shown for ``max_seconds`` only, so no cue breaks the limits.
     """
     result: list[tuple[float, float, list[str]]] = []
     lines: list[str] = []
     start = end = 0.0
+
+    def close() -> None:
+        nonlocal lines
+        if lines:
+            result.append((start, min(end, start + max_seconds), lines))
+        lines = []
+
     for word in words:
         text = word["word"].strip()
         if not text:
             continue
         if lines and (word["end"] - start > max_seconds):
-            result.append((start, end, lines))
-            lines = []
-        if not lines:
-            lines, start = [text], word["start"]
-        elif len(lines[-1]) + 1 + len(text) <= max_chars:
-            lines[-1] = f"{lines[-1]} {text}"
-        elif len(lines) < max_lines:
-            lines.append(text)
-        else:
-            result.append((start, end, lines))
-            lines, start = [text], word["start"]
-        end = word["end"]
+            close()
+        pieces = [text[i:i + max_chars] for i in range(0, len(text), max_chars)]
+        for piece in pieces:
+            if not lines:
+                lines, start = [piece], word["start"]
+            elif len(lines[-1]) + 1 + len(piece) <= max_chars and len(pieces) == 1:
+                lines[-1] = f"{lines[-1]} {piece}"
+            elif len(lines) < max_lines:
+                lines.append(piece)
+            else:
+                close()
+                lines, start = [piece], word["start"]
+            end = max(word["end"], start)
         if text[-1] in ".?!":
-            result.append((start, end, lines))
-            lines = []
-    if lines:
-        result.append((start, end, lines))
+            close()
+    close()
     return result
 
 
@@ -71,9 +82,9 @@ def timecode(seconds: float, sep: str = ",") -> str:
 
 
 def to_srt(transcript: dict) -> str:
-    blocks = [f"{i}\n{timecode(s)} --> {timecode(e)}\n" + "\n".join(lines)
-              for i, (s, e, lines) in enumerate(cues(all_words(transcript)), start=1)]
-    return "\n\n".join(blocks) + ("\n" if blocks else "")
+    """SubRip text; every cue, the last included, ends with a blank line (as most tools write it)."""
+    return "".join(f"{i}\n{timecode(s)} --> {timecode(e)}\n" + "\n".join(lines) + "\n\n"
+                   for i, (s, e, lines) in enumerate(cues(all_words(transcript)), start=1))
 
 
 def to_vtt(transcript: dict) -> str:
@@ -94,10 +105,31 @@ def render(transcript: dict, fmt: str) -> str:
     raise ValueError(f"unknown transcript format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
+def download_name(title: str, fmt: str, fallback: str = "transcript") -> str:
+    """A file name for a download of ``fmt``: the episode title made safe for any filesystem."""
+    safe = re.sub(r"\s+", " ", re.sub(r"[^\w\- ]+", " ", title, flags=re.UNICODE)).strip()[:100]
+    return f"{safe or fallback}.{fmt}"
+
+
 def write_all(transcript: dict, paths: dict[str, Path]) -> None:
-    """Write every format to ``paths`` (format -> file); json last, since it is what later stages read."""
-    for fmt in ("srt", "vtt", "txt", "json"):
-        write_text_atomic(paths[fmt], render(transcript, fmt))
+    """Write every format to ``paths`` (format -> file), replacing older files only at the end.
+
+    All formats are rendered and written to temp names first, then renamed into place
+    (json last, since it is what later stages read): a failure before that point leaves
+    the previous transcript untouched, which is what re-transcription relies on.
+    """
+    texts = {fmt: render(transcript, fmt) for fmt in ("srt", "vtt", "txt", "json")}
+    temps = {fmt: temp_path(paths[fmt]) for fmt in texts}
+    try:
+        for fmt, text in texts.items():
+            temps[fmt].parent.mkdir(parents=True, exist_ok=True)
+            temps[fmt].write_text(text, encoding="utf-8")
+    except BaseException:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    for fmt in texts:
+        os.replace(temps[fmt], paths[fmt])
 
 
 def load(path: Path) -> dict:

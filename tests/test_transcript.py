@@ -1,6 +1,10 @@
+import random
 import re
+import string
 
-from pipeline import transcript
+import pytest
+
+from pipeline import storage, transcript
 
 WORDS = [{"word": f" word{i:02d}" + ("." if i % 9 == 8 else ""), "start": i * 0.4, "end": i * 0.4 + 0.35,
           "probability": 0.9} for i in range(60)]
@@ -61,3 +65,64 @@ def test_empty_transcript_exports_are_valid():
     assert transcript.to_srt(empty) == ""
     assert transcript.to_vtt(empty) == "WEBVTT\n\n"
     assert transcript.render(empty, "txt") == "\n"
+
+
+def assert_cues_within_limits(cues):
+    for start, end, lines in cues:
+        assert 0 <= start <= end, (start, end, lines)
+        assert end - start <= transcript.MAX_CUE_SECONDS + 1e-6, (start, end, lines)
+        assert 1 <= len(lines) <= transcript.MAX_LINES, lines
+        assert all(0 < len(line) <= transcript.MAX_LINE_CHARS for line in lines), lines
+
+
+def test_a_word_longer_than_a_line_is_wrapped_inside_the_limits():
+    url = "https://example.com/" + "a-very-long-path-segment/" * 4   # ~120 characters, no spaces
+    words = [{"word": " See", "start": 0.0, "end": 0.3, "probability": 0.9},
+             {"word": " " + url, "start": 0.3, "end": 2.0, "probability": 0.9},
+             {"word": " now.", "start": 2.0, "end": 2.4, "probability": 0.9}]
+    cues = transcript.cues(words)
+    assert_cues_within_limits(cues)
+    shown = "".join("".join(lines) for _, _, lines in cues)
+    assert url in shown   # every character is still there, in order
+
+
+def test_a_word_held_longer_than_seven_seconds_is_shown_for_seven_seconds_at_most():
+    words = [{"word": " Hmmmm", "start": 1.0, "end": 13.0, "probability": 0.5},
+             {"word": " yes.", "start": 13.0, "end": 13.5, "probability": 0.9}]
+    cues = transcript.cues(words)
+    assert_cues_within_limits(cues)
+    assert cues[0][0] == 1.0 and cues[0][2] == ["Hmmmm"]
+    assert cues[-1][2][-1] == "yes."
+
+
+def test_random_word_streams_always_give_cues_within_the_limits():
+    rng = random.Random(7)
+    words, t = [], 0.0
+    for _ in range(2000):
+        length = rng.choice([1, 3, 5, 8, 12, 30, 45, 90])
+        held = rng.choice([0.0, 0.1, 0.4, 2.0, 8.0, 15.0])
+        text = "".join(rng.choice(string.ascii_lowercase) for _ in range(length)) + rng.choice(["", "", ".", "?"])
+        words.append({"word": " " + text, "start": t, "end": t + held, "probability": 0.9})
+        t += held + rng.choice([0.0, 0.05, 1.0])
+    cues = transcript.cues(words)
+    assert_cues_within_limits(cues)
+    assert [c[0] for c in cues] == sorted(c[0] for c in cues)
+    shown = "".join("".join(lines) for _, _, lines in cues).replace(" ", "")
+    assert shown == "".join(w["word"].strip() for w in words)   # nothing lost, nothing reordered
+
+
+def test_write_all_keeps_the_old_files_when_a_new_format_cannot_be_written(tmp_path):
+    paths = {fmt: tmp_path / f"transcript.{fmt}" for fmt in transcript.FORMATS}
+    transcript.write_all(DOC, paths)
+    before = {fmt: path.read_text(encoding="utf-8") for fmt, path in paths.items()}
+    storage.temp_path(paths["txt"]).mkdir()   # the txt temp name is taken: writing it fails
+    newer = dict(DOC, segments=[dict(DOC["segments"][0], words=WORDS[:5], text="changed")])
+    with pytest.raises(OSError):
+        transcript.write_all(newer, paths)
+    assert {fmt: path.read_text(encoding="utf-8") for fmt, path in paths.items()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(p.name for p in paths.values())
+    storage.temp_path(paths["txt"]).rmdir()
+    transcript.write_all(newer, paths)
+    assert transcript.load(paths["json"])["segments"][0]["text"] == "changed"
+    assert "word04" in paths["srt"].read_text(encoding="utf-8")
+    assert "word05" not in paths["vtt"].read_text(encoding="utf-8")
