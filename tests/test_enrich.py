@@ -1,52 +1,194 @@
-from pipeline import enrich, transcript
-from pipeline.config import EnrichSettings
+"""The offline heuristic enricher and the enrich stage, on the real speech sample and long synthetic transcripts."""
+
+import json
+import math
+
+import ffmpeg
+import pytest
+import synthetic_transcript
+
+from pipeline import clip_rules, db, enrich, heuristic, jobs, keywords, loudness, media, sentences, storage, transcript
+from pipeline.clip_rules import ClipRules
+from pipeline.config import EnrichSettings, Settings
+from pipeline.context import StageContext
+from pipeline.sentences import Sentence
 
 
-def sentence_bounds(doc):
-    sents = enrich.sentences(transcript.all_words(doc))
-    return {round(s.start, 3) for s in sents}, {round(s.end, 3) for s in sents}
-
-
-def test_clips_obey_duration_sentence_and_overlap_rules(speech_transcript):
-    rules = EnrichSettings(min_clip_seconds=8, max_clip_seconds=20, max_clips=5)
-    enrichment, clips = enrich.heuristic(speech_transcript, rules)
-    starts, ends = sentence_bounds(speech_transcript)
-    assert 2 <= len(clips) <= 5
+def check_clip_rules(doc, clips, rules: ClipRules):
+    """Every rule a clip must obey, checked against the transcript's own words and sentences."""
+    words = transcript.all_words(doc)
+    sents = sentences.build(words)
+    starts, ends = {s.start for s in sents}, {s.end for s in sents}
+    word_starts = {round(w["start"], 3) for w in words}
+    word_ends = {round(w["end"], 3) for w in words}
+    duration = doc["duration"]
     for clip in clips:
-        assert 8 <= clip["end"] - clip["start"] <= 20
-        assert clip["start"] in starts and clip["end"] in ends
+        assert clip["start"] in starts and clip["end"] in ends, clip
+        assert clip["start"] in word_starts and clip["end"] in word_ends
+        assert rules.min_seconds <= clip["end"] - clip["start"] <= rules.max_seconds
+        assert 0 <= clip["start"] < clip["end"] <= duration
         assert 0 <= clip["score"] <= 100
-        assert clip["reason"].endswith(".") and clip["title"]
+        assert clip["title"] and clip["reason"].endswith(".")
     for a in clips:
         for b in clips:
-            assert a is b or a["end"] <= b["start"] or b["end"] <= a["start"]
+            if a is not b:
+                assert clip_rules.overlap((a["start"], a["end"]), (b["start"], b["end"])) <= clip_rules.MAX_OVERLAP
     assert [c["score"] for c in clips] == sorted((c["score"] for c in clips), reverse=True)
 
 
-def test_enrichment_has_title_summary_keywords_and_chapters(speech_transcript):
-    enrichment, _ = enrich.heuristic(speech_transcript, EnrichSettings())
-    assert enrichment["source"] == "heuristic"
-    assert enrichment["title"] and enrichment["summary"]
-    assert "lesson" in enrichment["keywords"]
-    assert not set(enrichment["keywords"]) & enrich.STOPWORDS
-    assert enrichment["chapters"][0]["start"] == 0.0
+def check_chapters(chapters, duration):
+    assert chapters and chapters[0]["start"] == 0.0
+    assert [c["start"] for c in chapters] == sorted({c["start"] for c in chapters})
+    assert all(0 <= c["start"] < duration and c["title"] for c in chapters)
 
 
-def test_default_rules_give_a_15_to_60_second_clip_from_the_sample(speech_transcript):
-    _, clips = enrich.heuristic(speech_transcript, EnrichSettings())
-    assert clips and all(15 <= c["end"] - c["start"] <= 60 for c in clips)
+def test_sample_clips_obey_every_rule_with_the_jobs_clip_lengths(speech_transcript):
+    settings = Settings()
+    options = {"min_clip_seconds": 8, "max_clip_seconds": 20, "max_clips": 5}
+    enrichment, clips = enrich.enrich_transcript(speech_transcript, settings, options)
+    rules = clip_rules.rules_for(settings.enrich, options)
+    assert rules == ClipRules(8, 20, 5, 3)
+    assert 3 <= len(clips) <= 5
+    check_clip_rules(speech_transcript, clips, rules)
+    check_chapters(enrichment["chapters"], speech_transcript["duration"])
+    assert enrichment["source"] == "heuristic" and "fallback_reason" not in enrichment
+    assert all(c["source"] == "heuristic" and set(c["score_detail"]) == {"hook", "substance", "shape", "delivery"}
+               for c in clips)
+    assert all(abs(sum(c["score_detail"].values()) - c["score"]) < 0.5 for c in clips)
+    best = clips[0]
+    assert "testing" in " ".join(s.text for s in sentences.build(transcript.all_words(speech_transcript))
+                                 if best["start"] <= s.start < best["end"]).lower()
 
 
-def test_question_opening_scores_higher_than_flat_opening():
-    def window(first):
-        return [enrich.Sentence(0, 5, first, len(first.split())),
-                enrich.Sentence(5, 25, "Because users notice when things break and rarely return.", 9)]
-    asked, _ = enrich.score_window(window("Why does testing matter so much?"), ["testing"])
-    flat, _ = enrich.score_window(window("There is a thing we did once at some point."), ["testing"])
-    assert asked > flat
+def test_sample_enrichment_has_topic_keywords_title_summary_and_hashtags(speech_transcript):
+    enrichment, _ = enrich.enrich_transcript(speech_transcript, Settings())
+    top = [k.lower() for k in enrichment["keywords"]]
+    assert top[:2] == ["lesson", "testing"]
+    assert not {"welcome", "listening", "show", "back", "today", "thanks"} & set(top)
+    assert "small teams" in enrichment["title"].lower()
+    summary = enrichment["summary"]
+    assert summary.count(".") >= 3 and "Thanks for listening" not in summary and "Welcome" not in summary
+    assert enrichment["hashtags"][:2] == ["#Lesson", "#Testing"]
 
 
-def test_no_speech_means_no_clips_and_a_note():
-    enrichment, clips = enrich.heuristic({"segments": []}, EnrichSettings())
-    assert clips == [] and enrichment["chapters"] == []
+def test_forty_second_sample_holds_fewer_than_three_default_clips_and_says_so(speech_transcript):
+    enrichment, clips = enrich.enrich_transcript(speech_transcript, Settings())
+    assert len(clips) == 2      # two of >= 15 s is all 40 s can hold with <= 20% overlap
+    check_clip_rules(speech_transcript, clips, ClipRules())
+    assert "fit this 40-second episode" in enrichment["note"]
+
+
+def test_long_episode_gets_chapters_at_topic_shifts_and_clips_spread_over_them():
+    topics = ["databases", "cycling", "baking"]
+    doc = synthetic_transcript.transcript(topics, seconds_per_topic=600)
+    settings = Settings(enrich=EnrichSettings(chapter_seconds=600))
+    enrichment, clips = enrich.enrich_transcript(doc, settings, {"max_clips": 8})
+    chapters = enrichment["chapters"]
+    check_chapters(chapters, doc["duration"])
+    assert len(chapters) == 3
+    for chapter, true_start, topic in zip(chapters, synthetic_transcript.topic_starts(doc, topics), topics,
+                                          strict=True):
+        assert abs(chapter["start"] - true_start) <= 60
+        assert set(chapter["title"].lower().replace(",", "").split()) & {w.lower() for w in
+                                                                      synthetic_transcript.TOPICS[topic]}
+    assert len(clips) == 8
+    check_clip_rules(doc, clips, ClipRules(15, 60, 8, 3))
+    bounds = [c["start"] for c in chapters] + [math.inf]
+    per_chapter = [sum(1 for c in clips if a <= c["start"] < b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    assert sorted(per_chapter) == [2, 3, 3]          # each topic gets its share of the 8 clips
+
+
+def test_two_hour_episode_gets_ten_clips_and_chapters_covering_it():
+    doc = synthetic_transcript.transcript(["databases", "cycling", "baking", "astronomy"] * 3, seconds_per_topic=600)
+    assert doc["duration"] > 7200
+    enrichment, clips = enrich.enrich_transcript(doc, Settings(), {"max_clips": 10})
+    assert len(clips) == 10
+    check_clip_rules(doc, clips, ClipRules(15, 60, 10, 3))
+    check_chapters(enrichment["chapters"], doc["duration"])
+    assert 20 <= len(enrichment["chapters"]) <= 28    # ~one per 300 s
+    assert len({round(c["start"] // 1800) for c in clips}) >= 3    # spread over the episode, not piled at the start
+
+
+def test_question_opening_outscores_a_flat_one_and_a_dangling_one():
+    def score(first):
+        sents = [Sentence(0, 5, first, len(first.split())),
+                 Sentence(5.5, 25, "Users notice when things break and rarely return to the product.", 11)]
+        feats = heuristic.sentence_features(sents, ["testing"], None)
+        return heuristic.Scorer(sents, feats, ClipRules(15, 60), ["testing"]).parts(0, 1)["hook"]
+    asked = score("Why does testing matter so much?")
+    flat = score("There was a time we looked at some of the ideas again for a while.")
+    dangling = score("And that was when it all went wrong for everyone in the room.")
+    assert asked > flat > dangling
+
+
+def test_keywords_group_word_forms_and_skip_show_scaffolding():
+    texts = ["Welcome back to the show, thanks for listening.", "Testing the parser is hard.",
+             "We keep tests small.", "Every test runs on the parser.", "Thanks for listening, see you next week."]
+    top = keywords.extract(texts, limit=3)
+    assert len(top) == 2 and keywords.stem(top[0]) == "test" and top[1] == "parser"   # test x3 beats parser x2
+    assert keywords.stem("testing") == keywords.stem("tests") == "test"
+    assert keywords.hashtag("real data") == "#RealData"
+
+
+def test_louder_sentences_score_higher_delivery(tmp_path):
+    wav = tmp_path / "audio.wav"
+    quiet_then_loud = (ffmpeg.input("sine=frequency=300:duration=40:sample_rate=16000", f="lavfi")
+                       .filter("volume", volume="if(lt(t,20),0.05,0.8)", eval="frame")
+                       .output(str(wav), ac=1, ar=16000, acodec="pcm_s16le"))
+    media.run(quiet_then_loud, 40.0)
+    sents = [Sentence(float(t), t + 4.5, f"Sentence number {t} about the parser.", 6) for t in range(0, 40, 5)]
+    levels = loudness.sentence_levels(wav, sents)
+    assert levels[-1] - levels[0] > 20      # ~24 dB apart, measured from the real file
+    feats = heuristic.sentence_features(sents, ["parser"], levels)
+    scorer = heuristic.Scorer(sents, feats, ClipRules(15, 60), ["parser"])
+    assert scorer.parts(4, 7)["delivery"] > scorer.parts(0, 3)["delivery"]
+
+
+def test_no_speech_means_no_clips_no_chapters_and_a_note():
+    enrichment, clips = enrich.enrich_transcript({"segments": [], "duration": 12.0}, Settings())
+    assert clips == [] and enrichment["chapters"] == [] and enrichment["keywords"] == []
     assert "No speech" in enrichment["note"]
+
+
+def test_sentences_also_break_at_long_pauses_when_there_is_no_punctuation():
+    words = [{"word": w, "start": s, "end": s + 0.3} for w, s in
+             [("so", 0.0), ("we", 0.4), ("shipped", 0.8), ("it", 1.2), ("then", 4.0), ("nothing", 4.4)]]
+    built = sentences.build(words)
+    assert [(s.start, s.end, s.text) for s in built] == [(0.0, 1.5, "so we shipped it"), (4.0, 4.7, "then nothing")]
+
+
+def test_a_run_on_sentence_is_cut_at_a_comma_once_it_is_long():
+    words = [{"word": f"word{n}," if n % 10 == 9 else f"word{n}", "start": n * 0.5, "end": n * 0.5 + 0.4}
+             for n in range(120)]     # 60 s of speech, a comma every 5 s, no full stop
+    built = sentences.build(words)
+    assert [s.word_count for s in built] == [70, 50]          # cut at the first comma after 30 s
+    assert built[0].text.endswith("word69,") and built[1].start == 35.0
+
+
+def test_enrich_stage_stores_enrichment_and_clips(settings, speech_video, speech_transcript):
+    episode_id, job_id = jobs.create(settings, str(speech_video))
+    storage.write_text_atomic(storage.transcript_path(settings.data_dir, episode_id),
+                              json.dumps(speech_transcript))
+    stale = storage.clip_dir(settings.data_dir, episode_id, "old") / "clean_9x16.mp4"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old render")
+    seen = []
+    ctx = StageContext(settings, episode_id, {"min_clip_seconds": 8, "max_clip_seconds": 20}, seen.append)
+    enrich.run(ctx)
+    with db.session(settings.app_db_path) as conn:
+        episode = db.get_episode(conn, episode_id)
+        rows = db.list_clips(conn, episode_id)
+    stored = json.loads(episode["enrichment_json"])
+    assert stored["source"] == "heuristic" and stored["keywords"][0] == "lesson"
+    assert episode["title"] == stored["title"]
+    assert len(rows) >= 3 and all(r["status"] == "suggested" and r["source"] == "heuristic" for r in rows)
+    assert all(json.loads(r["score_detail_json"])["hook"] >= 0 for r in rows)
+    assert any(json.loads(r["hashtags_json"]) for r in rows)
+    assert not stale.exists()
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+
+
+def test_job_clip_lengths_that_cannot_work_are_bad_input():
+    from pipeline.errors import BadInput
+    with pytest.raises(BadInput, match="min_clip_seconds"):
+        clip_rules.rules_for(Settings().enrich, {"min_clip_seconds": 50, "max_clip_seconds": 20})
