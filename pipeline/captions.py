@@ -3,17 +3,27 @@
 Pure Python, no ffmpeg. ``words`` carry episode-absolute times (Whisper style: leading
 space, punctuation attached); both builders keep only the words overlapping the clip and
 shift them to clip-relative times clamped to ``[0, clip_end - clip_start]``.
+
+The look comes from a named ``CaptionPreset`` (config ``render.caption_presets``): sizes
+and margins are fractions of the frame, so one preset fits 9x16, 16x9 and 1x1. Lines are
+built from whole words only: at most ``words_per_line`` words, a new line after a
+sentence end or a long pause, and never wider than the safe area (measured with the
+bundled font when it is there), so libass never has to wrap or cut a word.
 """
 
 from __future__ import annotations
 
-from pipeline.config import RenderSettings
+import functools
+from pathlib import Path
+
+from pipeline.config import CaptionPreset
 from pipeline.transcript import cues, timecode
 
 SENTENCE_END = (".", "?", "!", "…")
 MAX_GAP_IN_LINE = 1.0   # a longer pause starts a new caption line instead of freezing the old one
 LINE_HOLD = 0.3         # keep a finished line up this long (unless the next line starts sooner)
-WHITE = "&HFFFFFF&"
+SAFE_WIDTH = 0.92       # share of the space between the side margins a line may fill (font metrics vary)
+AVERAGE_ADVANCE = 0.62  # width of a character / font size when the font file cannot be measured
 
 
 def clip_words(words: list[dict], clip_start: float, clip_end: float) -> list[dict]:
@@ -39,45 +49,106 @@ def build_srt(words: list[dict], clip_start: float, clip_end: float, max_chars: 
 
 
 def build_ass(words: list[dict], clip_start: float, clip_end: float, width: int, height: int,
-              settings: RenderSettings) -> str:
+              preset: CaptionPreset, fonts_dir: Path | None = None) -> str:
     """An ASS script sized for a ``width`` x ``height`` frame with word-by-word highlighting."""
     length = clip_end - clip_start
-    highlight = ass_color(settings.caption_highlight_color)
-    lines = _group(clip_words(words, clip_start, clip_end), settings.caption_words_per_line)
+    size = font_size(preset, height)
+    usable = (width - 2 * margins(preset, width, height)[0]) * SAFE_WIDTH
+    measure = _measurer(fonts_dir, preset.font)
+    lines = caption_lines(words, clip_start, clip_end, width, height, preset, fonts_dir)
+    highlight = ass_color(preset.highlight_color)
+    pop = round(preset.pop * 100)
     events = []
     for n, line in enumerate(lines):
         next_start = lines[n + 1][0]["start"] if n + 1 < len(lines) else length
+        # A single word too wide for the frame is drawn smaller rather than cut or split.
+        line_width = measure(" ".join(w["word"] for w in line)) * size * preset.pop
+        prefix = f"{{\\fs{max(1, int(size * usable / line_width))}}}" if line_width > usable else ""
         for i, word in enumerate(line):
             # Each word's event lasts until the next word starts so the line never blinks off.
-            if i + 1 < len(line):
-                end = line[i + 1]["start"]
-            else:
-                end = min(word["end"] + LINE_HOLD, next_start, length)
+            end = line[i + 1]["start"] if i + 1 < len(line) else min(word["end"] + LINE_HOLD, next_start)
+            end = min(end, length)
+            if end <= word["start"]:
+                continue
             text = " ".join(
-                f"{{\\1c{highlight}}}{_escape(w['word'])}{{\\1c{WHITE}}}" if j == i else _escape(w["word"])
-                for j, w in enumerate(line))
-            events.append(f"Dialogue: 0,{_ass_time(word['start'])},{_ass_time(end)},Default,,0,0,0,,{text}")
-    return _header(width, height, settings) + "\n".join(events) + ("\n" if events else "")
+                f"{{\\1c{highlight}\\fscx{pop}\\fscy{pop}}}{_escape(w['word'])}{{\\r}}{prefix}" if j == i
+                else _escape(w["word"]) for j, w in enumerate(line))
+            events.append(f"Dialogue: 0,{_ass_time(word['start'])},{_ass_time(end)},Default,,0,0,0,,{prefix}{text}")
+    return _header(width, height, preset) + "\n".join(events) + ("\n" if events else "")
 
 
-def ass_color(hex_color: str) -> str:
-    """'#RRGGBB' -> ASS inline colour '&HBBGGRR&'."""
-    rr, gg, bb = hex_color[1:3], hex_color[3:5], hex_color[5:7]
-    return f"&H{bb}{gg}{rr}&".upper()
+def caption_lines(words: list[dict], clip_start: float, clip_end: float, width: int, height: int,
+                  preset: CaptionPreset, fonts_dir: Path | None = None) -> list[list[dict]]:
+    """The clip's words (uppercased if the preset says so) grouped into the lines shown."""
+    size = font_size(preset, height)
+    usable = (width - 2 * margins(preset, width, height)[0]) * SAFE_WIDTH
+    measure = _measurer(fonts_dir, preset.font)
+    shown = [dict(w, word=w["word"].upper() if preset.uppercase else w["word"])
+             for w in clip_words(words, clip_start, clip_end)]
+    return group_lines(shown, preset.words_per_line, lambda text: measure(text) * size * preset.pop, usable)
 
 
-def _group(words: list[dict], per_line: int) -> list[list[dict]]:
-    """Split words into caption lines: at most ``per_line`` words, new line after a
-    sentence end or a long pause."""
+def group_lines(words: list[dict], per_line: int, width_of, max_width: float) -> list[list[dict]]:
+    """Split words into caption lines: at most ``per_line`` words and ``max_width`` wide, a new
+    line after a sentence end or a long pause. Words are never split."""
     lines: list[list[dict]] = []
     for word in words:
         line = lines[-1] if lines else None
         if (line is None or len(line) >= per_line or line[-1]["word"].endswith(SENTENCE_END)
-                or word["start"] - line[-1]["end"] > MAX_GAP_IN_LINE):
+                or word["start"] - line[-1]["end"] > MAX_GAP_IN_LINE
+                or width_of(" ".join(w["word"] for w in [*line, word])) > max_width):
             lines.append([word])
         else:
             line.append(word)
     return lines
+
+
+def font_size(preset: CaptionPreset, height: int) -> int:
+    return max(8, round(preset.size * height))
+
+
+def margins(preset: CaptionPreset, width: int, height: int) -> tuple[int, int]:
+    """(side, bottom) margins in pixels; portrait frames keep captions above the apps' UI band."""
+    bottom = preset.margin_portrait if height > width else preset.margin_landscape
+    return round(preset.margin_side * width), round(bottom * height)
+
+
+def ass_color(hex_color: str, opacity: float = 1.0) -> str:
+    """'#RRGGBB' -> ASS inline colour '&HBBGGRR&' (with an alpha byte when not opaque)."""
+    rr, gg, bb = hex_color[1:3], hex_color[3:5], hex_color[5:7]
+    alpha = "" if opacity >= 1.0 else f"{round(255 * (1 - opacity)):02X}"
+    return f"&H{alpha}{bb}{gg}{rr}&".upper()
+
+
+def _style_color(hex_color: str, opacity: float = 1.0) -> str:
+    """'#RRGGBB' -> ASS style colour '&HAABBGGRR'."""
+    rr, gg, bb = hex_color[1:3], hex_color[3:5], hex_color[5:7]
+    return f"&H{round(255 * (1 - opacity)):02X}{bb}{gg}{rr}".upper()
+
+
+@functools.cache
+def _measurer(fonts_dir: Path | None, family: str):
+    """text -> width in units of the ASS font size, using the font file libass will use."""
+    font = _find_font(fonts_dir, family) if fonts_dir else None
+    if font is None:
+        return lambda text: len(text) * AVERAGE_ADVANCE
+    ascent, descent = font.getmetrics()
+    # libass sizes a font so that ascent + descent equals the requested size.
+    return lambda text: font.getlength(text) / (ascent + descent)
+
+
+def _find_font(fonts_dir: Path, family: str):
+    from PIL import ImageFont
+    for path in sorted(Path(fonts_dir).glob("*")):
+        if path.suffix.lower() not in (".ttf", ".otf"):
+            continue
+        try:
+            font = ImageFont.truetype(str(path), 100)
+        except OSError:
+            continue
+        if font.getname()[0] == family:
+            return font
+    return None
 
 
 def _escape(text: str) -> str:
@@ -92,15 +163,15 @@ def _ass_time(seconds: float) -> str:
     return f"{cs // 360000}:{cs // 6000 % 60:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
 
 
-def _header(width: int, height: int, settings: RenderSettings) -> str:
-    portrait = height > width
-    # Portrait clips are watched in apps whose buttons and captions cover the bottom
-    # fifth of the screen, so captions sit well above it.
-    size = round(height * (0.044 if portrait else 0.05))
-    margin_v = round(height * (0.23 if portrait else 0.07))
-    margin_h = round(width * (0.07 if portrait else 0.05))
-    outline = max(2, round(size * 0.09))
-    shadow = max(1, round(size * 0.03))
+def _header(width: int, height: int, preset: CaptionPreset) -> str:
+    size = font_size(preset, height)
+    side, bottom = margins(preset, width, height)
+    outline = round(size * preset.outline, 1)
+    shadow = round(size * preset.shadow, 1)
+    if preset.box:   # BorderStyle 3: an opaque box in OutlineColour, padded by the outline width
+        border, outline_colour = 3, _style_color(preset.box_color, preset.box_opacity)
+    else:
+        border, outline_colour = 1, _style_color(preset.outline_color)
     return (
         "[Script Info]\n"
         "ScriptType: v4.00+\n"
@@ -113,8 +184,8 @@ def _header(width: int, height: int, settings: RenderSettings) -> str:
         "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
         "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, "
         "Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
-        f"Style: Default,{settings.caption_font},{size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H80000000,"
-        f"-1,0,0,0,100,100,0,0,1,{outline},{shadow},2,{margin_h},{margin_h},{margin_v},1\n"
+        f"Style: Default,{preset.font},{size},{_style_color(preset.text_color)},{_style_color(preset.text_color)},"
+        f"{outline_colour},&H80000000,-1,0,0,0,100,100,0,0,{border},{outline},{shadow},2,{side},{side},{bottom},1\n"
         "\n"
         "[Events]\n"
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"

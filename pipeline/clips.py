@@ -1,7 +1,13 @@
-"""The render stage: every clip of an episode in its four variants.
+"""The render stage: every clip of an episode that is not rejected, in all its variants.
 
-A clip whose four renders are recorded and on disk is skipped, so a retried job only
-renders what is missing. Rejected clips are not rendered.
+Render state is separate from review status: a clip is rendered when every variant it
+should have (its aspects: job option ``aspects``, else the config) is recorded in
+``renders`` and on disk. Such clips are skipped, so a retried job, or a job queued after
+a trim deleted one clip's renders, renders exactly the clips that are missing. The stage
+never changes a clip's status (suggested / approved / rejected belong to the review).
+
+Per clip, ``clips.reframe`` / ``clips.caption_style`` (set in the review page) win over
+the job options ``reframe`` / ``caption_style``, which win over the config.
 """
 
 from __future__ import annotations
@@ -11,38 +17,46 @@ from pathlib import Path
 
 from pipeline import db, media, storage, transcript
 from pipeline.context import StageContext
-from pipeline.render import VARIANTS, render_clip
+from pipeline.render import default_aspects, render_clip, variants_for
 
 
-def _is_complete(clip_id: str, renders: list, data_dir: Path) -> bool:
+def expected_variants(ctx: StageContext) -> tuple[str, ...]:
+    return variants_for(ctx.options.get("aspects") or default_aspects(ctx.settings.render))
+
+
+def is_complete(clip_id: str, renders: list, data_dir: Path, variants: tuple[str, ...]) -> bool:
     done = {r["variant"] for r in renders if r["clip_id"] == clip_id and (data_dir / r["path"]).exists()}
-    return done >= set(VARIANTS)
+    return done >= set(variants)
 
 
 def run(ctx: StageContext) -> None:
     with db.session(ctx.settings.app_db_path) as conn:
         clips = [c for c in db.list_clips(conn, ctx.episode_id) if c["status"] != "rejected"]
         renders = db.list_renders(conn, ctx.episode_id)
-    if not clips:
+    variants = expected_variants(ctx)
+    todo = [c for c in clips if not is_complete(c["id"], renders, ctx.settings.data_dir, variants)]
+    if not todo:
         ctx.progress(1.0)
         return
     info = ctx.media()
     source = ctx.source_path()
     words = transcript.all_words(transcript.load(ctx.transcript_path()))
-    total = sum(c["end"] - c["start"] for c in clips)
+    total = sum(c["end"] - c["start"] for c in todo)
     done_seconds = 0.0
-    for clip in clips:
+    for clip in todo:
         length = clip["end"] - clip["start"]
-        if not _is_complete(clip["id"], renders, ctx.settings.data_dir):
-            out_dir = storage.clip_dir(ctx.settings.data_dir, ctx.episode_id, clip["id"])
-            base = done_seconds
+        out_dir = storage.clip_dir(ctx.settings.data_dir, ctx.episode_id, clip["id"])
+        base = done_seconds
 
-            def report(fraction: float, base=base, length=length) -> None:
-                ctx.progress((base + fraction * length) / total)
+        def report(fraction: float, base=base, length=length) -> None:
+            ctx.progress((base + fraction * length) / total)
 
-            outputs = render_clip(source, info, clip["start"], clip["end"], words, out_dir,
-                                  ctx.settings.paths.fonts_dir, ctx.settings.render, report)
-            _record(ctx, clip["id"], outputs)
+        outputs = render_clip(source, info, clip["start"], clip["end"], words, out_dir,
+                              ctx.settings.paths.fonts_dir, ctx.settings.render, report,
+                              aspects=ctx.options.get("aspects"),
+                              reframe_mode=clip["reframe"] or ctx.options.get("reframe"),
+                              caption_style=clip["caption_style"] or ctx.options.get("caption_style"))
+        _record(ctx, clip["id"], outputs)
         done_seconds += length
         ctx.progress(done_seconds / total)
 
@@ -56,4 +70,3 @@ def _record(ctx: StageContext, clip_id: str, outputs: dict[str, Path]) -> None:
             relative = str(path.relative_to(ctx.settings.data_dir))   # paths in the DB survive a moved data dir
             db.record_render(conn, clip_id, variant, relative, info.width, info.height, info.duration,
                              path.stat().st_size, now)
-        db.set_clip_status(conn, clip_id, "rendered")

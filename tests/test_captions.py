@@ -7,12 +7,14 @@ from itertools import pairwise
 
 import pytest
 
-from pipeline.captions import build_ass, build_srt
-from pipeline.config import RenderSettings
+from pipeline.captions import build_ass, build_srt, font_size, group_lines
+from pipeline.config import PROJECT_ROOT, CaptionPreset, default_caption_presets
 
 DIALOGUE = re.compile(r"^Dialogue: 0,(\d+):(\d\d):(\d\d)\.(\d\d),(\d+):(\d\d):(\d\d)\.(\d\d),Default,,0,0,0,,(.*)$")
 SRT_TIME = re.compile(r"^(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)$")
-OWN_TAG = re.compile(r"\{\\1c&H[0-9A-F]{6}&\}")
+OWN_TAG = re.compile(r"\{\\1c&H[0-9A-F]{6}&(\\fscx\d+\\fscy\d+)?\}|\{\\r\}|\{\\fs\d+\}")
+FONTS = PROJECT_ROOT / "assets" / "fonts"
+PRESETS = default_caption_presets()
 
 
 def words_from(text: str, start: float = 0.0, step: float = 0.4, length: float = 0.3) -> list[dict]:
@@ -53,7 +55,7 @@ def parse_srt(srt: str) -> list[tuple[float, float, list[str]]]:
     return cues
 
 
-SETTINGS = RenderSettings()
+SETTINGS = CaptionPreset()
 TEXT = ("Welcome back to the show. Today we are talking about how small teams ship great software. "
         "The first lesson is simple: write down what you want before you build it.")
 
@@ -87,19 +89,19 @@ def test_one_event_per_word_with_exactly_one_highlighted_word():
     evs = events(build_ass(words, 10.0, 40.0, 1080, 1920, SETTINGS))
     assert len(evs) == len(words)
     for (_, _, text), word in zip(evs, words, strict=True):
-        highlighted = re.findall(r"\{\\1c&H15CCFA&\}(.*?)\{\\1c&HFFFFFF&\}", text)
+        highlighted = re.findall(r"\{\\1c&H15CCFA&\\fscx100\\fscy100\}(.*?)\{\\r\}", text)
         assert highlighted == [word["word"].strip()]
 
 
 def test_highlight_colour_comes_from_settings_in_ass_bgr_order():
-    settings = RenderSettings(caption_highlight_color="#112233")
+    settings = CaptionPreset(highlight_color="#112233", pop=1.2)
     ass = build_ass(words_from("one two three"), 0, 5, 1920, 1080, settings)
-    assert "{\\1c&H332211&}" in ass
+    assert "{\\1c&H332211&\\fscx120\\fscy120}" in ass
 
 
 @pytest.mark.parametrize("per_line", [1, 2, 4, 7])
 def test_lines_hold_at_most_words_per_line_and_break_at_sentence_ends(per_line):
-    settings = RenderSettings(caption_words_per_line=per_line)
+    settings = CaptionPreset(words_per_line=per_line)
     evs = events(build_ass(words_from(TEXT), 0, 60, 1920, 1080, settings))
     lines = [visible(t).split(" ") for _, _, t in evs]
     assert all(1 <= len(line) <= per_line for line in lines)
@@ -116,7 +118,7 @@ def test_lines_hold_at_most_words_per_line_and_break_at_sentence_ends(per_line):
 def test_events_of_a_line_are_contiguous_so_the_line_does_not_flicker():
     words = [{"word": w, "start": s, "end": e} for w, s, e in
              [(" one", 0.0, 0.2), (" two", 0.5, 0.7), (" three", 0.9, 1.0), (" four", 1.6, 1.8)]]
-    evs = events(build_ass(words, 0, 10, 1920, 1080, RenderSettings(caption_words_per_line=4)))
+    evs = events(build_ass(words, 0, 10, 1920, 1080, CaptionPreset(words_per_line=4)))
     for (_, end, _), (start, _, _) in pairwise(evs):
         assert end == start
     assert evs[-1][1] == pytest.approx(2.1)   # last word held a moment after it ends
@@ -141,7 +143,7 @@ def test_braces_and_backslashes_are_escaped():
 
 
 def test_header_matches_frame_and_settings():
-    settings = RenderSettings(caption_font="Noto Sans")
+    settings = CaptionPreset(font="Noto Sans")
     portrait = build_ass([], 0, 5, 1080, 1920, settings)
     landscape = build_ass([], 0, 5, 1920, 1080, settings)
     assert "PlayResX: 1080\nPlayResY: 1920" in portrait
@@ -156,7 +158,7 @@ def test_header_matches_frame_and_settings():
     assert p[1] == "Noto Sans" and p[7] == "-1"                      # font, bold
     assert p[18] == "2"                                               # bottom centre
     assert int(p[21]) / 1920 >= 0.2 and 0.05 <= int(wide[21]) / 1080 <= 0.1   # MarginV
-    assert int(p[16]) >= 4 and int(wide[16]) >= 3                        # thick outline
+    assert float(p[16]) >= 4 and float(wide[16]) >= 3                    # thick outline
 
 
 def test_srt_cues_respect_line_length_line_count_and_duration():
@@ -180,3 +182,82 @@ def test_srt_respects_custom_max_chars_and_empty_input():
     assert all(len(line) <= 20 for _, _, lines in cues for line in lines)
     assert build_srt([], 0, 10) == ""
     assert build_srt(words_from("too early"), 100, 110) == ""
+
+
+def test_presets_set_size_case_box_and_margins_relative_to_the_frame():
+    words = words_from("Café déjà vu, naïve façade")
+
+    def style(ass: str) -> list[str]:
+        return next(line for line in ass.splitlines() if line.startswith("Style: "))[len("Style: "):].split(",")
+
+    pop = build_ass(words, 0, 5, 1080, 1920, PRESETS["bold-pop"], FONTS)
+    assert "CAFÉ" in pop and "DÉJÀ" in pop and "Café" not in pop          # uppercase keeps the accents
+    assert int(style(pop)[2]) == round(0.05 * 1920)                         # font size from the frame height
+    assert int(style(pop)[21]) == round(0.28 * 1920)                        # above the apps' UI band
+    assert "\\fscx115\\fscy115" in pop                                   # the spoken word pops
+
+    lower = build_ass(words, 0, 5, 1920, 1080, PRESETS["clean-lower-third"], FONTS)
+    assert "Café" in lower and int(style(lower)[2]) == round(0.038 * 1080)
+    assert int(style(lower)[21]) == round(0.06 * 1080)
+
+    boxed = style(build_ass(words, 0, 5, 1080, 1920, PRESETS["boxed"], FONTS))
+    assert boxed[15] == "3" and boxed[5].startswith("&H59")                 # opaque box, 65% opaque black
+    assert style(pop)[15] == "1"
+
+
+def test_lines_never_exceed_the_safe_width_and_never_split_words():
+    long = "Extraordinarily incomprehensible characteristically misunderstandings notwithstanding everything"
+    preset = CaptionPreset(size=0.06, words_per_line=6, uppercase=True)
+    evs = events(build_ass(words_from(long), 0, 60, 1080, 1920, preset, FONTS))
+    lines = {visible(t) for _, _, t in evs}
+    assert all(len(line.split(" ")) < 6 for line in lines)                  # width, not the word count, broke them
+    assert [w for line in dict.fromkeys(visible(t) for _, _, t in evs) for w in line.split(" ")] == long.upper().split()
+
+    # One word wider than the frame is drawn with a smaller font instead of being cut.
+    giant = events(build_ass(words_from("Pneumonoultramicroscopicsilicovolcanoconiosis"), 0, 5, 1080, 1920, preset,
+                             FONTS))
+    assert giant and re.match(r"\{\\fs(\d+)\}", giant[0][2])
+    assert int(re.match(r"\{\\fs(\d+)\}", giant[0][2]).group(1)) < font_size(preset, 1920)
+
+
+def test_group_lines_respects_count_width_sentences_and_pauses():
+    words = words_from("a bb ccc. dddd e")
+    lines = group_lines([dict(w, word=w["word"].strip()) for w in words], 3, len, 6)
+    assert [[w["word"] for w in line] for line in lines] == [["a", "bb"], ["ccc."], ["dddd", "e"]]
+
+
+def test_captions_never_outlast_the_clip():
+    words = words_from("one two three four five six", start=0.0, step=0.5)
+    evs = events(build_ass(words, 0.0, 1.6, 1080, 1920, PRESETS["bold-pop"], FONTS))
+    assert evs and all(end <= 1.6 and start < end for start, end, _ in evs)
+    assert {visible(t).split(" ")[0] for _, _, t in evs} <= {"ONE", "FOUR"}
+
+
+def test_config_presets_merge_with_the_built_in_ones_and_bad_values_name_the_key(tmp_path):
+    from pipeline.config import load_settings
+    from pipeline.errors import ConfigError
+
+    def load(text: str):
+        path = tmp_path / "pipeline.yaml"
+        path.write_text(text, encoding="utf-8")
+        return load_settings(path)
+
+    settings = load("render:\n  caption_preset: karaoke\n  caption_presets:\n"
+                    "    bold-pop:\n      size: 0.06\n    karaoke:\n      highlight_color: '#FF00FF'\n")
+    presets = settings.render.caption_presets
+    assert set(presets) == {"bold-pop", "clean-lower-third", "boxed", "karaoke"}
+    assert presets["bold-pop"].size == 0.06 and presets["bold-pop"].uppercase            # other keys kept
+    assert presets["karaoke"] == CaptionPreset(highlight_color="#FF00FF")
+    for text, message in [
+        ("render:\n  caption_presets:\n    boxed:\n      size: 2\n",
+         "render.caption_presets.boxed.size: must be between 0.01 and 0.2"),
+        ("render:\n  caption_presets:\n    boxed:\n      colour: red\n", "render.caption_presets.boxed.colour: unknown"),
+        ("render:\n  caption_presets:\n    x:\n      text_color: white\n",
+         "render.caption_presets.x.text_color: must be a colour"),
+        ("render:\n  caption_preset: nope\n", "render.caption_preset: 'nope' is not one of"),
+        ("render:\n  reframe: zoom\n", "render.reframe: must be 'center', 'face' or 'fit'"),
+        ("render:\n  encoder: x265\n", "render.encoder: must be 'libx264' or 'h264_nvenc'"),
+        ("render:\n  caption_presets: []\n", "render.caption_presets: must be a mapping"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load(text)
