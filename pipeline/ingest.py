@@ -1,7 +1,9 @@
 """Ingest: bring the episode's media into ``<episode_dir>/source.<ext>`` and probe it.
 
 Uploads (already in our uploads folder) are moved; local paths are copied, since they
-belong to the user. The probe decides whether the file is media, not its extension.
+belong to the user; http(s) URLs are downloaded with yt-dlp (``pipeline.download``), with
+byte progress, resumable partial files, and the item's metadata kept on the episode.
+The probe decides whether the file is media, not its extension.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
-from pipeline import db, media, storage
+from pipeline import db, download, media, storage
 from pipeline.context import StageContext
-from pipeline.errors import BadInput
+from pipeline.errors import BadInput, Cancelled
 
 # Container name from the probe -> extension, for files whose name has none.
 _FORMAT_EXTENSIONS = {"mov,mp4,m4a,3gp,3g2,mj2": "mp4", "matroska,webm": "mkv", "mp3": "mp3", "wav": "wav",
@@ -37,7 +40,8 @@ def source_extension(name: str, info: media.MediaInfo) -> str:
 def run(ctx: StageContext) -> None:
     episode = ctx.episode()
     if episode["source_kind"] == "url":
-        raise BadInput("Downloading from URLs is not supported yet; download the file and upload it instead.")
+        _ingest_url(ctx, episode["source_uri"])
+        return
     origin = Path(episode["source_uri"])
     moved_earlier = _ingested_source(ctx.episode_dir)
     if episode["source_kind"] == "upload" and not origin.exists() and moved_earlier:
@@ -58,6 +62,60 @@ def run(ctx: StageContext) -> None:
         os.replace(partial, final)
     ctx.write(db.set_episode_source, ctx.episode_id, final.name, info.duration, json.dumps(info.to_dict()))
     ctx.progress(1.0)
+
+
+def _ingest_url(ctx: StageContext, url: str) -> None:
+    """Download with yt-dlp into ``download.partial/``, then move the file to ``source.<ext>``.
+
+    A partial download is kept when the attempt fails transiently (the retry resumes it) and removed on
+    cancel or when the URL can never work. A file already in place (an earlier attempt) is not fetched again.
+    """
+    final = _ingested_source(ctx.episode_dir)
+    if final is None:   # not downloaded by an earlier attempt
+        folder = ctx.episode_dir / "download.partial"
+        try:
+            path, meta = download.download(download.require_http_url(url), folder, ctx.settings.download,
+                                           _DownloadProgress(ctx))
+        except (Cancelled, BadInput):   # a transient failure keeps the partial file for the retry to resume
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        ctx.write(db.set_episode_metadata, ctx.episode_id, json.dumps(meta))
+        if meta["title"] and meta["extractor"] != "Generic":   # Generic's title is just the file name
+            ctx.write(db.set_episode_title_if_empty, ctx.episode_id, meta["title"])
+        try:
+            info = media.probe(path)
+        except BadInput as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise BadInput(f"The file downloaded from {url} is not playable media: {exc}") from None
+        final = ctx.episode_dir / f"source.{source_extension(path.name, info)}"
+        os.replace(path, final)
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        info = media.probe(final)
+    ctx.write(db.set_episode_source, ctx.episode_id, final.name, info.duration, json.dumps(info.to_dict()))
+    ctx.progress(1.0)
+
+
+class _DownloadProgress:
+    """yt-dlp progress hook: stage progress (0..0.95) at every call, bytes/speed/ETA on the episode every second."""
+
+    WRITE_INTERVAL = 1.0
+
+    def __init__(self, ctx: StageContext):
+        self.ctx, self.parts_done, self.last_write, self.fraction = ctx, 0, 0.0, 0.0
+
+    def __call__(self, status: dict) -> None:
+        fraction = download.progress_fraction(status, self.parts_done)
+        if status.get("status") == "finished":
+            self.parts_done += 1
+        now = time.monotonic()
+        if now - self.last_write >= self.WRITE_INTERVAL or status.get("status") == "finished":
+            self.last_write = now
+            state = {key: status.get(key) for key in ("status", "downloaded_bytes", "total_bytes",
+                                                       "total_bytes_estimate", "speed", "eta")}
+            self.ctx.write(db.set_episode_download, self.ctx.episode_id, json.dumps(state))
+        self.fraction = max(self.fraction, fraction or 0.0)   # size estimates wobble; progress never goes back
+        self.ctx.progress(0.95 * self.fraction)   # raises Cancelled when asked
 
 
 def _ingested_source(episode_dir: Path) -> Path | None:

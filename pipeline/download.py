@@ -1,0 +1,364 @@
+"""Fetching media and feed listings from URLs with yt-dlp (used as a library, never a shell).
+
+yt-dlp knows YouTube, Vimeo, podcast pages, direct media links and RSS feeds (its generic
+extractor); Atom feeds, which it does not read, are parsed here. Its many failure modes are
+mapped to our errors: a link that can never work (404, private, removed, geo-blocked,
+unsupported) is ``BadInput`` with a sentence; a network hiccup or a 5xx is ``TransientError``,
+which the runner retries with back-off. ``source_key`` normalises URLs so the same video
+pasted twice is recognised.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+import yt_dlp
+from yt_dlp.networking.exceptions import HTTPError, TransportError
+from yt_dlp.utils import (
+    ContentTooShortError,
+    DownloadError,
+    GeoRestrictedError,
+    UnsupportedError,
+    parse_bytes,
+    unsmuggle_url,
+)
+
+from pipeline import db, media
+from pipeline.config import PROJECT_ROOT, DownloadSettings
+from pipeline.errors import BadInput, DuplicateSource, PipelineError, TransientError
+
+log = logging.getLogger("clipdesk.download")
+
+HTTP_URL = re.compile(r"^https?://[^/\s]+", re.IGNORECASE)
+# Query parameters that only track where a link was shared; they never change the media.
+_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|si|feature|ref|ref_src|igshid|mc_[a-z]+)$", re.IGNORECASE)
+_YOUTUBE_HOSTS = ("youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com", "youtu.be")
+ATOM = "{http://www.w3.org/2005/Atom}"
+MAX_FEED_ENTRIES = 100
+
+ProgressHook = Callable[[dict], None]
+
+
+# --- URLs and duplicates --------------------------------------------------------------------
+
+def require_http_url(url: str) -> str:
+    url = url.strip()
+    if not HTTP_URL.match(url):
+        raise BadInput(f"'{url}' is not an http:// or https:// URL; only those are accepted.")
+    return url
+
+
+def source_key(url: str) -> str:
+    """The URL reduced to what identifies the media: scheme, case, default port, fragment,
+    tracking parameters and parameter order do not matter; YouTube links become the video id."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)]
+    if host in _YOUTUBE_HOSTS:
+        video = (parts.path.strip("/") if host == "youtu.be" else
+                 dict(query).get("v") or _youtube_path_id(parts.path))
+        if video:
+            return f"youtube:{video}"
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit(("", host + port, path, urlencode(sorted(query)), "")).lstrip("/")
+
+
+def _youtube_path_id(path: str) -> str | None:
+    match = re.match(r"^/(?:shorts|live|embed|v)/([\w-]{6,})", path)
+    return match.group(1) if match else None
+
+
+def check_not_duplicate(conn, url: str) -> str:
+    """Raise DuplicateSource if a live episode already came from this URL; return its source key."""
+    key = source_key(url)
+    existing = db.find_episode_by_source_key(conn, key)
+    if existing is not None:
+        raise DuplicateSource(
+            f"This URL was already added as episode {existing['id']}. To process it again, reprocess that "
+            f"episode (python -m pipeline reprocess {existing['id']} --from ingest, or Reprocess on its page), "
+            f"or enqueue with --allow-duplicate for a separate copy.", existing["id"])
+    return key
+
+
+# --- downloading one media URL --------------------------------------------------------------
+
+def download(url: str, folder: Path, settings: DownloadSettings, on_progress: ProgressHook) -> tuple[Path, dict]:
+    """Download the media at ``url`` into ``folder``; return (file, metadata).
+
+    ``on_progress`` receives yt-dlp's progress dicts (downloaded_bytes, total_bytes, eta...);
+    if it raises (Cancelled) the download stops at once. A partial file left in ``folder``
+    is resumed by the next attempt.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    params = _params(settings) | {
+        "outtmpl": {"default": str(folder / "media.%(ext)s")},
+        "format": _format(settings),
+        "noplaylist": True,
+        "playlistend": 1,   # should a redirect still lead to a playlist, never fetch a whole channel
+        "progress_hooks": [on_progress],
+    }
+    not_single = BadInput(f"{url} is a playlist, channel or feed, not a single episode. Follow it as a feed "
+                          f"(python -m pipeline feeds add URL) or paste the URL of one episode.")
+    try:
+        with yt_dlp.YoutubeDL(params) as ydl:
+            info = ydl.extract_info(url, download=False, process=False)
+            if info.get("_type") in ("playlist", "multi_video"):
+                raise not_single
+            info = ydl.process_ie_result(info, download=True)
+    except DownloadError as exc:
+        raise explain(exc, url) from None
+    if info.get("_type") in ("playlist", "multi_video"):
+        raise not_single
+    files = [Path(d["filepath"]) for d in info.get("requested_downloads") or () if d.get("filepath")]
+    files = [f for f in files if f.exists()]
+    if not files:
+        raise PipelineError(f"yt-dlp reported success for {url} but wrote no file.")
+    return files[0], metadata(info, url)
+
+
+def _params(settings: DownloadSettings) -> dict:
+    params = {
+        "quiet": True, "no_warnings": True, "noprogress": True, "logger": _YtdlpLog(),
+        "socket_timeout": settings.socket_timeout, "retries": settings.retries,
+        "fragment_retries": settings.retries, "extractor_retries": min(settings.retries, 3),
+        "ffmpeg_location": media.ffmpeg_exe(), "cachedir": False, "color": {"stderr": "never", "stdout": "never"},
+    }
+    if settings.cookies_file:
+        cookies = Path(settings.cookies_file).expanduser()
+        cookies = cookies if cookies.is_absolute() else PROJECT_ROOT / cookies
+        if not cookies.is_file():
+            raise BadInput(f"download.cookies_file {cookies} does not exist; fix the path or set it to \"\".")
+        params["cookiefile"] = str(cookies)
+    if settings.rate_limit:
+        params["ratelimit"] = parse_bytes(settings.rate_limit)
+    return params
+
+
+def _format(settings: DownloadSettings) -> str:
+    if settings.audio_only:
+        return "bestaudio/best"
+    h = settings.max_height
+    # Separate best video and audio up to the height, else the best single file up to it, else anything.
+    return f"bv*[height<=?{h}]+ba/b[height<=?{h}]/b"
+
+
+def metadata(info: dict, url: str) -> dict:
+    """What we keep about a downloaded item (shown on the episode page, sent in webhooks)."""
+    upload_date = info.get("upload_date")
+    if upload_date and re.fullmatch(r"\d{8}", upload_date):
+        upload_date = f"{upload_date[:4]}-{upload_date[4:6]}-{upload_date[6:]}"
+    elif info.get("timestamp"):
+        upload_date = datetime.fromtimestamp(info["timestamp"], UTC).date().isoformat()
+    return {
+        "title": info.get("title") or "",
+        "uploader": info.get("uploader") or info.get("channel") or "",
+        "channel": info.get("channel") or "",
+        "upload_date": upload_date or "",
+        "description": info.get("description") or "",
+        "duration": info.get("duration"),
+        "original_url": url,
+        "webpage_url": info.get("webpage_url") or url,
+        "thumbnail": info.get("thumbnail") or "",
+        "extractor": info.get("extractor_key") or "",
+        "media_id": str(info.get("id") or ""),
+    }
+
+
+def progress_fraction(status: dict, parts_done: int) -> float | None:
+    """0..1 from a yt-dlp progress dict; several parts (video + audio) share the range."""
+    parts = len(status.get("info_dict", {}).get("requested_formats") or ()) or 1
+    downloaded, total = status.get("downloaded_bytes"), status.get("total_bytes")
+    if status.get("status") == "finished":
+        current = 1.0
+    elif total and downloaded is not None:
+        current = min(1.0, downloaded / total)
+    elif status.get("fragment_count"):   # HLS/DASH: fragments are steadier than the size estimate
+        current = min(1.0, (status.get("fragment_index") or 0) / status["fragment_count"])
+    elif status.get("total_bytes_estimate") and downloaded is not None:
+        current = min(1.0, downloaded / status["total_bytes_estimate"])
+    else:
+        return None
+    return min(1.0, (min(parts_done, parts - 1) + current) / parts)
+
+
+# --- feed listings --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Entry:
+    entry_id: str          # guid / video id / url: stable across checks
+    url: str
+    title: str = ""
+    published_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    title: str
+    kind: str
+    entries: list[Entry] = field(default_factory=list)   # newest first
+
+
+def list_entries(url: str, settings: DownloadSettings) -> Listing:
+    """The entries of a channel, playlist, RSS or Atom feed (flat: nothing is downloaded)."""
+    params = _params(settings) | {"extract_flat": "in_playlist", "playlistend": MAX_FEED_ENTRIES}
+    try:
+        with yt_dlp.YoutubeDL(params) as ydl:
+            info = ydl.extract_info(url, download=False)
+            raw_entries = [raw for raw in info.get("entries") or () if raw]
+            tabs = [raw for raw in raw_entries if raw.get("ie_key") and raw["ie_key"] == info.get("extractor_key")]
+            for tab in tabs[:5]:   # a YouTube channel lists its tabs (videos, shorts, streams): list each one
+                raw_entries.remove(tab)
+                raw_entries += [raw for raw in ydl.extract_info(tab["url"], download=False).get("entries") or ()
+                                if raw]
+    except DownloadError as exc:
+        error = explain(exc, url)
+        if isinstance(error, BadInput) and _is_unsupported(exc):
+            return _atom_listing(url, settings, error)
+        raise error from None
+    if info.get("_type") != "playlist":
+        raise BadInput(f"{url} is a single item, not a channel, playlist or feed; enqueue it as an episode instead.")
+    entries = [entry for raw in raw_entries if (entry := _entry(raw))]
+    kind = "rss" if info.get("extractor_key") == "Generic" else (info.get("extractor") or "").lower()
+    return Listing(info.get("title") or "", kind, _newest_first(entries))
+
+
+def _entry(raw: dict) -> Entry | None:
+    link, smuggled = unsmuggle_url(raw.get("url") or raw.get("webpage_url") or "", {})
+    if not link:
+        return None
+    entry_id = smuggled.get("force_videoid") or raw.get("id") or link
+    published = raw.get("timestamp") or raw.get("release_timestamp")
+    return Entry(str(entry_id), link, raw.get("title") or "", float(published) if published else None)
+
+
+def _newest_first(entries: list[Entry]) -> list[Entry]:
+    """Feeds list newest first by convention; when every entry is dated, trust the dates."""
+    if entries and all(e.published_at for e in entries):
+        return sorted(entries, key=lambda e: e.published_at, reverse=True)
+    return entries
+
+
+def _atom_listing(url: str, settings: DownloadSettings, unsupported: BadInput) -> Listing:
+    try:
+        response = requests.get(url, timeout=settings.socket_timeout)
+        root = ET.fromstring(response.content)
+    except requests.RequestException as exc:
+        raise TransientError(f"Could not fetch {url}: {exc}.") from None
+    except ET.ParseError:
+        raise unsupported from None
+    if root.tag != f"{ATOM}feed":
+        raise unsupported
+    entries = []
+    for item in root.findall(f"{ATOM}entry"):
+        links = {link.get("rel", "alternate"): link.get("href") for link in item.findall(f"{ATOM}link")}
+        link = links.get("enclosure") or links.get("alternate")
+        if not link:
+            continue
+        entry_id = (item.findtext(f"{ATOM}id") or link).strip()
+        published = item.findtext(f"{ATOM}published") or item.findtext(f"{ATOM}updated")
+        entries.append(Entry(entry_id, link, (item.findtext(f"{ATOM}title") or "").strip(), _timestamp(published)))
+    return Listing((root.findtext(f"{ATOM}title") or "").strip(), "atom", _newest_first(entries))
+
+
+def _timestamp(text: str | None) -> float | None:
+    if not text:
+        return None
+    text = text.strip()
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        try:
+            return parsedate_to_datetime(text).timestamp()
+        except (TypeError, ValueError):
+            return None
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+def explain(exc: BaseException, url: str) -> PipelineError:
+    """Map a yt-dlp failure to BadInput (will never work) or TransientError (try again later)."""
+    host = urlsplit(url).hostname or url
+    for cause in _causes(exc):
+        if isinstance(cause, PipelineError):
+            return cause
+        if isinstance(cause, GeoRestrictedError):
+            return BadInput(f"{url} is not available from this server's country (geo-blocked).")
+        if isinstance(cause, UnsupportedError):
+            return BadInput(f"{url} is not a page or media file that can be downloaded (unsupported URL).")
+        if isinstance(cause, HTTPError):
+            return _http_error(cause.status, url, host)
+        if isinstance(cause, (TransportError, ContentTooShortError, TimeoutError, ConnectionError)):
+            return TransientError(f"Could not download from {host}: {_clean(str(cause))}.")
+    text = _clean(str(exc))
+    lower = text.lower()
+    if "private" in lower:
+        return BadInput(f"{url} is private; give download.cookies_file of an account that can see it.")
+    if re.search(r"sign in|log ?in|members[- ]only|age[- ]restricted|confirm your age", lower):
+        return BadInput(f"{url} needs a signed-in account ({text}); set download.cookies_file.")
+    if re.search(r"removed|deleted|terminated|no longer available|unavailable|does not exist", lower):
+        return BadInput(f"{url} has been removed or is unavailable ({text}).")
+    # Download-phase failures after yt-dlp's own retries arrive as bare messages ("Got error: N bytes read...").
+    if re.search(r"timed? ?out|temporar|connection|bytes read|more expected|got error|unable to download video", lower):
+        return TransientError(f"Could not download from {host}: {text}.")
+    return PipelineError(f"Download of {url} failed: {text}.")
+
+
+def _http_error(status: int, url: str, host: str) -> PipelineError:
+    if status in (404, 410):
+        return BadInput(f"{url} was not found (HTTP {status}): the link is wrong or the media was removed.")
+    if status in (401, 403):
+        return BadInput(f"{url} refused access (HTTP {status}): it may be private or need a login "
+                        f"(set download.cookies_file).")
+    if status in (408, 425, 429) or status >= 500:
+        return TransientError(f"{host} answered HTTP {status}; the download will be retried later.")
+    return BadInput(f"{url} answered HTTP {status}; there is nothing to download there.")
+
+
+def _causes(exc: BaseException):
+    seen, todo = set(), [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        exc_info = getattr(current, "exc_info", None)
+        todo += [exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None,
+                 getattr(current, "cause", None) if isinstance(getattr(current, "cause", None), BaseException)
+                 else None, current.__cause__, current.__context__]
+
+
+def _is_unsupported(exc: BaseException) -> bool:
+    return any(isinstance(cause, UnsupportedError) for cause in _causes(exc))
+
+
+def _clean(message: str) -> str:
+    """yt-dlp's message without its 'ERROR: [extractor] id:' prefix and '(caused by ...)' tail."""
+    message = re.sub(r"^(ERROR:\s*)?(\[[\w:]+\]\s*[^:]*:\s*)?", "", message.strip())
+    return re.sub(r"\s*\(caused by .*\)$", "", message).rstrip(".")
+
+
+class _YtdlpLog:
+    """Route yt-dlp's output to our logging instead of the worker's stderr."""
+
+    def debug(self, msg: str) -> None:
+        log.debug(msg)
+
+    def info(self, msg: str) -> None:
+        log.debug(msg)
+
+    def warning(self, msg: str) -> None:
+        log.info(msg)
+
+    def error(self, msg: str) -> None:
+        log.info(msg)

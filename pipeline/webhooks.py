@@ -1,0 +1,147 @@
+"""Webhooks: tell other systems (n8n, Zapier, a script) when a job succeeds or fails.
+
+Each URL in ``webhooks.urls`` gets a POST of ``{"event", "job", "episode"}`` (the job JSON
+and the episode summary: clip titles, scores, render paths). The body is signed with
+HMAC-SHA256 using the secret in the env var ``webhooks.secret_env``:
+``X-Clipdesk-Signature: sha256=<hex of HMAC(secret, raw body)>``; receivers recompute it
+over the raw bytes. ``X-Clipdesk-Delivery`` is stable across retries, for de-duplication.
+
+Deliveries never block or break the worker: the rows are written first, then a daemon
+thread attempts them with back-off (``retry_delay_seconds``, doubling). If the process
+exits meanwhile, ``deliver_due`` (the worker's periodic task) finishes the job from the
+rows. Every attempt is logged (``deliveries(settings, job_id)`` for the job detail view).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+
+import requests
+
+from pipeline import db, episodes, jobs
+from pipeline.config import Settings
+
+log = logging.getLogger("clipdesk.webhooks")
+
+SIGNATURE_HEADER = "X-Clipdesk-Signature"
+EVENTS = {"succeeded": "job.succeeded", "failed": "job.failed"}
+LEASE_SECONDS = 300.0   # an attempt in flight is not taken by anyone else for this long
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def notify_job_finished(settings: Settings, job_id: int) -> list[threading.Thread]:
+    """Record one delivery per configured URL for a finished job and start delivering them.
+
+    Never raises (it runs at the end of every job); returns the delivery threads (tests join them).
+    """
+    if not settings.webhooks.urls:
+        return []
+    try:
+        ids = record(settings, job_id)
+    except Exception:
+        log.exception("job %s: could not record webhook deliveries", job_id)
+        return []
+    threads = [threading.Thread(target=deliver, args=(settings, delivery_id), daemon=True,
+                                name=f"clipdesk-webhook-{delivery_id}") for delivery_id in ids]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def record(settings: Settings, job_id: int) -> list[int]:
+    """One pending delivery row per configured URL (the exact body to sign and send); [] if nothing to announce."""
+    job = jobs.get(settings, job_id)
+    event = EVENTS.get(job["status"])
+    if event is None:   # cancelled, or not finished: nothing to announce
+        return []
+    payload = {"event": event, "job": job, "episode": episodes.summary(settings, job["episode_id"]),
+               "sent_at": jobs.iso(time.time())}
+    body = json.dumps(payload, sort_keys=True).encode("utf-8")
+    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        return [db.insert_webhook_delivery(conn, job_id, url, event, body, time.time())
+                for url in settings.webhooks.urls]
+
+
+def deliver(settings: Settings, delivery_id: int) -> None:
+    """Attempt one delivery until it is delivered or out of attempts, sleeping through the back-off."""
+    try:
+        while (next_at := attempt(settings, delivery_id)) is not None:
+            time.sleep(max(0.0, next_at - time.time()))
+    except Exception:   # a background thread: log, the periodic sweep will pick the row up again
+        log.exception("webhook delivery %s crashed", delivery_id)
+
+
+def deliver_due(settings: Settings, now: float | None = None) -> int:
+    """One attempt for every pending delivery whose time has come (after a restart, say)."""
+    now = time.time() if now is None else now
+    with db.session(settings.app_db_path) as conn:
+        due = db.due_webhook_delivery_ids(conn, now)
+    for delivery_id in due:
+        attempt(settings, delivery_id, now)
+    return len(due)
+
+
+def attempt(settings: Settings, delivery_id: int, now: float | None = None) -> float | None:
+    """POST once if the delivery is due (at ``now``) and pending; return when to try again, or None if finished."""
+    now = time.time() if now is None else now
+    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        row = db.claim_webhook_delivery(conn, delivery_id, now + LEASE_SECONDS, now)
+    if row is None:
+        return None   # delivered, failed for good, or taken by another process
+    config = settings.webhooks
+    started = time.monotonic()
+    status, error = _post(settings, row)
+    seconds = round(time.monotonic() - started, 3)
+    number = row["attempts"]
+    next_at = now + seconds + config.retry_delay_seconds * 2 ** (number - 1)
+    if error is None:
+        result = "delivered"
+    elif number >= config.max_attempts:
+        result = "failed"
+    else:
+        result = "pending"
+    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        db.record_webhook_attempt(conn, delivery_id, number, status, error, seconds, time.time())
+        db.set_webhook_delivery_result(conn, delivery_id, result, error, next_at, time.time())
+    log.info("webhook %s to %s attempt %d: %s", delivery_id, row["url"], number, error or "delivered")
+    return next_at if result == "pending" else None
+
+
+def _post(settings: Settings, row) -> tuple[int | None, str | None]:
+    body = bytes(row["body"])
+    headers = {"Content-Type": "application/json", "User-Agent": "Clipdesk-Webhooks/1",
+               "X-Clipdesk-Event": row["event"], "X-Clipdesk-Delivery": str(row["id"])}
+    secret = os.environ.get(settings.webhooks.secret_env, "")
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(secret, body)
+    try:
+        response = requests.post(row["url"], data=body, headers=headers,
+                                 timeout=settings.webhooks.timeout_seconds, allow_redirects=False)
+    except requests.RequestException as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    if 200 <= response.status_code < 300:
+        return response.status_code, None
+    return response.status_code, f"HTTP {response.status_code}"
+
+
+def deliveries(settings: Settings, job_id: int) -> list[dict]:
+    """Every delivery of a job with its attempts (for the job detail view)."""
+    with db.session(settings.app_db_path) as conn:
+        rows = db.list_webhook_deliveries(conn, job_id)
+        attempts = {row["id"]: db.list_webhook_attempts(conn, row["id"]) for row in rows}
+    return [{"delivery_id": row["id"], "url": row["url"], "event": row["event"], "status": row["status"],
+             "attempts": row["attempts"], "last_error": row["last_error"],
+             "next_attempt_at": jobs.iso(row["next_attempt_at"]) if row["status"] == "pending" else None,
+             "delivered_at": jobs.iso(row["delivered_at"]), "created_at": jobs.iso(row["created_at"]),
+             "log": [{"attempt": a["attempt"], "http_status": a["http_status"], "error": a["error"],
+                      "seconds": a["seconds"], "at": jobs.iso(a["created_at"])} for a in attempts[row["id"]]]}
+            for row in rows]
