@@ -25,3 +25,15 @@ class Cancelled(PipelineError):
 
 class ConfigError(PipelineError):
     """The configuration is invalid; the message names the key and the reason."""
+
+
+class Interrupted(PipelineError):
+    """The worker is shutting down; the job goes back to the queue and resumes at this stage."""
+
+
+class DuplicateSource(BadInput):
+    """This URL was already ingested as ``episode_id``; reprocess that episode instead (issue 8)."""
+
+    def __init__(self, message: str, episode_id: str):
+        super().__init__(message)
+        self.episode_id = episode_id

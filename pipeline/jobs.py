@@ -7,7 +7,10 @@ Putting a job on the queue is the caller's ``dispatch(job_id, priority) -> task_
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -15,9 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from pipeline import db, ingest, storage
+from pipeline import db, download, ingest, storage
+from pipeline import options as job_options
 from pipeline.config import Settings
 from pipeline.errors import BadInput
+from pipeline.progress import ALL_STAGES
 
 Dispatch = Callable[[int, int], str]
 
@@ -42,36 +47,81 @@ def safe_filename(name: str) -> str:
 
 
 def save_upload(settings: Settings, filename: str, data: BinaryIO) -> Path:
-    """Stream an uploaded file into ``<data_dir>/uploads/<token>/<name>``."""
+    """Stream an uploaded file into ``<data_dir>/uploads/<token>/<name>``.
+
+    Refuses files over ``dashboard.max_upload_mb`` and uploads that would leave less than
+    ``worker.min_free_mb`` of disk, removing what was written.
+    """
+    limit = settings.dashboard.max_upload_mb * (1 << 20)
     folder = storage.uploads_dir(settings.data_dir) / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True)
     path = folder / safe_filename(filename)
-    with open(path, "wb") as out:
-        while chunk := data.read(1 << 20):
-            out.write(chunk)
+    written = 0
+    try:
+        with open(path, "wb") as out:
+            while chunk := data.read(1 << 20):
+                written += len(chunk)
+                if written > limit:
+                    raise BadInput(f"'{path.name}' is larger than the upload limit of"
+                                   f" {settings.dashboard.max_upload_mb} MB (dashboard.max_upload_mb).")
+                if storage.free_bytes(settings.data_dir) < settings.worker.min_free_mb * (1 << 20):
+                    raise BadInput(f"Not enough free disk space in {settings.data_dir} to store '{path.name}'.")
+                out.write(chunk)
+    except BaseException:
+        storage.remove_tree(folder)
+        raise
     return path
 
 
 def create(settings: Settings, source: str, title: str = "", priority: int = PRIORITY_INTERACTIVE,
-           options: dict | None = None, source_kind: str | None = None) -> tuple[str, int]:
-    """Record an episode and its first job (status queued). Returns (episode_id, job_id)."""
+           options: dict | None = None, source_kind: str | None = None,
+           allow_duplicate: bool = False) -> tuple[str, int]:
+    """Record an episode and its first job (status queued). Returns (episode_id, job_id).
+
+    A URL already ingested raises DuplicateSource (naming the episode) unless allow_duplicate."""
+    options = job_options.validate(settings, options)
     kind = source_kind or ingest.classify_source(source)
-    if kind == "path":
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise BadInput(f"File not found: {source}")
-        if path.is_dir():
-            raise BadInput(f"'{source}' is a folder, not a media file.")
-        source = str(path.resolve())
+    if kind in ("path", "upload"):
+        source = str(_local_source(settings, source))
     elif kind == "url" and not re.match(r"^https?://", source, re.IGNORECASE):
         raise BadInput("Only http:// and https:// URLs are accepted.")
     episode_id = new_episode_id()
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         now = time.time()
+        key = download.check_not_duplicate(conn, source) if kind == "url" and not allow_duplicate else None
         db.insert_episode(conn, episode_id, title.strip(), kind, source, now)
-        job_id = db.insert_job(conn, episode_id, priority, json.dumps(options or {}), now)
+        if kind == "url":
+            db.set_episode_source_key(conn, episode_id, key or download.source_key(source))
+        job_id = db.insert_job(conn, episode_id, priority, json.dumps(options), now, settings.worker.max_attempts)
         db.add_event(conn, job_id, None, "queued", now)
     return episode_id, job_id
+
+
+def _local_source(settings: Settings, source: str) -> Path:
+    """Check a local source path; a name that is not valid UTF-8 is linked under a safe name."""
+    path = Path(source).expanduser()
+    shown = os.fsdecode(os.fsencode(source)).encode("utf-8", "replace").decode("utf-8")
+    if not path.exists():
+        raise BadInput(f"File not found: {shown}")
+    if path.is_dir():
+        raise BadInput(f"'{shown}' is a folder, not a media file.")
+    path = path.resolve()
+    allowed = [Path(d) for d in settings.paths.allowed_source_dirs]
+    if allowed and not any(path.is_relative_to(d) for d in allowed + [settings.data_dir.resolve()]):
+        raise BadInput(f"'{shown}' is outside the folders files may be taken from "
+                       f"({', '.join(map(str, allowed))}); see paths.allowed_source_dirs.")
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:   # e.g. a Latin-1 name on a UTF-8 system: keep the bytes out of the DB
+        folder = storage.uploads_dir(settings.data_dir) / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True)
+        safe = folder / safe_filename(shown)
+        try:
+            os.link(path, safe)
+        except OSError:
+            shutil.copyfile(path, safe)
+        path = safe
+    return path
 
 
 def enqueue(settings: Settings, source: str, dispatch: Dispatch, **kwargs) -> tuple[str, int]:
@@ -89,14 +139,52 @@ def submit(settings: Settings, job_id: int, dispatch: Dispatch) -> None:
 
 
 def retry(settings: Settings, job_id: int, dispatch: Dispatch) -> dict:
-    """Requeue a failed or cancelled job ahead of routine work; completed stages are kept."""
+    """Requeue a failed, cancelled or waiting job now, ahead of routine work; completed stages are kept."""
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         job = _require(conn, job_id)
-        if not db.requeue_job(conn, job_id, PRIORITY_RETRY):
-            raise BadInput(f"Job {job_id} is {job['status']}; only failed or cancelled jobs can be retried.")
+        episode = db.get_episode(conn, job["episode_id"])
+        if episode["deleted_at"] is not None:
+            raise BadInput(f"Job {job_id} belongs to a deleted episode; restore the episode first.")
+        if not db.requeue_job(conn, job_id, PRIORITY_RETRY, settings.worker.max_attempts):
+            raise BadInput(f"Job {job_id} is {job['status']}; only failed, cancelled or retrying jobs can be retried.")
         db.add_event(conn, job_id, None, "queued", time.time(), message="Manual retry.")
     submit(settings, job_id, dispatch)
     return get(settings, job_id)
+
+
+def rework(settings: Settings, episode_id: str, from_stage: str, dispatch: Dispatch, options: dict | None = None,
+           priority: int = PRIORITY_INTERACTIVE) -> int:
+    """Queue a new job for an existing episode that redoes ``from_stage`` and everything after it.
+
+    Earlier stages stay done (no re-download, no re-ingest). Options are merged over the
+    episode's previous job options. Files of redone stages are replaced only when each
+    stage completes, so the old transcript or clips stay usable until then.
+    """
+    if from_stage not in ALL_STAGES:
+        raise BadInput(f"Unknown stage '{from_stage}'; use one of {', '.join(ALL_STAGES)}.")
+    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        episode = db.get_episode(conn, episode_id)
+        if episode is None or episode["deleted_at"] is not None:
+            raise BadInput(f"There is no episode {episode_id}.")
+        if active := db.active_jobs_for_episode(conn, episode_id):
+            raise BadInput(f"Episode {episode_id} already has job {active[0]['id']} {active[0]['status']};"
+                           " wait for it to finish or cancel it first.")
+        merged = json.loads(db.last_job_options(conn, episode_id) or "{}")
+        merged.pop("full_episode", None)   # a full render is asked for each time, not inherited
+        merged.update(options or {})
+        merged = job_options.validate(settings, merged)
+        db.clear_stages(conn, episode_id, ALL_STAGES[ALL_STAGES.index(from_stage):])
+        now = time.time()
+        job_id = db.insert_job(conn, episode_id, priority, json.dumps(merged), now, settings.worker.max_attempts)
+        db.add_event(conn, job_id, None, "queued", now, message=f"Redo from {from_stage}.")
+    submit(settings, job_id, dispatch)
+    return job_id
+
+
+def retry_delay(settings: Settings, attempts: int) -> float:
+    """Exponential backoff with +-20% jitter: base, base*factor, base*factor^2, ..."""
+    worker = settings.worker
+    return worker.retry_base_seconds * worker.retry_factor ** max(0, attempts - 1) * random.uniform(0.8, 1.2)
 
 
 def cancel(settings: Settings, job_id: int) -> dict:
@@ -137,7 +225,8 @@ def to_json(row) -> dict:
         "eta_seconds": row["eta_seconds"] if row["status"] == "running" else None,
         "attempts": row["attempts"], "priority": row["priority"], "error": row["error"],
         "error_kind": row["error_kind"], "cancel_requested": bool(row["cancel_requested"]),
-        "title": display_title(row),
+        "title": display_title(row), "next_attempt_at": iso(row["next_attempt_at"]),
+        "max_attempts": row["max_attempts"],
         "created_at": iso(row["created_at"]), "started_at": iso(row["started_at"]),
         "finished_at": iso(row["finished_at"]), "heartbeat_at": iso(row["heartbeat_at"]),
     }
@@ -149,17 +238,40 @@ def get(settings: Settings, job_id: int) -> dict:
         return to_json(db.get_job_view(conn, job_id))
 
 
-def list_jobs(settings: Settings, status: str | None = None, limit: int = 100) -> list[dict]:
+def list_jobs(settings: Settings, status: str | None = None, limit: int = 100, search: str = "") -> list[dict]:
     if status is not None and status not in JOB_STATUSES:
         raise BadInput(f"Unknown status '{status}'; use one of {', '.join(JOB_STATUSES)}.")
     with db.session(settings.app_db_path) as conn:
-        return [to_json(row) for row in db.list_jobs(conn, status, limit)]
+        return [to_json(row) for row in db.list_jobs(conn, status, limit, search.strip())]
 
 
 def events(settings: Settings, job_id: int) -> list[dict]:
     with db.session(settings.app_db_path) as conn:
         return [{"stage": e["stage"], "kind": e["kind"], "message": e["message"], "seconds": e["seconds"],
                  "at": iso(e["created_at"])} for e in db.list_events(conn, job_id)]
+
+
+def stats(settings: Settings) -> dict:
+    """Success rate, processing seconds per media hour by stage, failures by error kind, queue latency."""
+    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+        counts = db.count_jobs_by_status(conn)
+        failures = db.failures_by_kind(conn)
+        stages = db.stage_durations(conn)
+        latencies = sorted(db.queue_latencies(conn))
+    finished = counts.get("succeeded", 0) + counts.get("failed", 0)
+    return {
+        "jobs": {s: counts.get(s, 0) for s in JOB_STATUSES},
+        "success_rate": round(counts.get("succeeded", 0) / finished, 4) if finished else None,
+        "failures_by_kind": failures,
+        "seconds_per_media_hour": {r["stage"]: round(r["seconds_per_media_hour"], 1)
+                                   for r in stages if r["seconds_per_media_hour"] is not None},
+        "queue_latency_seconds": {"median": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95),
+                                  "samples": len(latencies)},
+    }
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return round(values[min(len(values) - 1, int(q * len(values)))], 3) if values else None
 
 
 def queue_overview(settings: Settings, worker_stale_after: float = 30.0) -> dict:

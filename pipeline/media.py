@@ -8,8 +8,11 @@ run as argument lists, never through a shell.
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -60,13 +63,19 @@ def probe(path: str | Path) -> MediaInfo:
         with av.open(str(path), metadata_errors="ignore") as container:
             return _describe(container, path)
     except av.error.FFmpegError as exc:
-        raise BadInput(f"'{path.name}' is not a media file that can be read ({exc.strerror or exc}).") from None
+        raise BadInput(f"'{path.name}' could not be read as audio or video: it is damaged, incomplete (an"
+                       f" interrupted copy or download?) or not a media file ({exc.strerror or exc}).") from None
 
 
 def _describe(container, path: Path) -> MediaInfo:
-    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-    audios = list(container.streams.audio)
+    # A stream whose codec ffmpeg does not know has no codec context: it cannot be decoded.
+    videos = [s for s in container.streams.video
+              if s.codec_context is not None and not s.disposition & av.stream.Disposition.attached_pic]
+    audios = [s for s in container.streams.audio if s.codec_context is not None]
     if not videos and not audios:
+        if any(s.type in ("video", "audio") for s in container.streams):
+            raise BadInput(f"'{path.name}' uses an audio/video codec that Clipdesk's ffmpeg cannot decode;"
+                           " convert it to a common format (H.264/AAC, MP3, WAV...) and try again.")
         raise BadInput(f"'{path.name}' has no audio or video streams.")
     duration = _duration(container, videos + audios)
     if duration <= 0:
@@ -92,6 +101,19 @@ def _duration(container, streams) -> float:
     return max(spans, default=0.0)
 
 
+_running: set[subprocess.Popen] = set()   # ffmpeg children of this process, for stop_all()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the forked child: ask Linux to SIGKILL ffmpeg if the worker dies (e.g. SIGKILL, OOM).
+
+    Without it an orphaned ffmpeg keeps writing the clip a resumed job is rendering again.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def run(stream, duration: float, on_progress: ProgressCallback | None = None) -> None:
     """Run an ffmpeg-python graph, reporting progress as a 0..1 fraction of ``duration``.
 
@@ -102,13 +124,17 @@ def run(stream, duration: float, on_progress: ProgressCallback | None = None) ->
                                "-progress", "pipe:1", "-nostats")
             .compile(cmd=ffmpeg_exe(), overwrite_output=True))
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                   preexec_fn=_die_with_parent)
+        _running.add(process)
         try:
             _follow_progress(process, duration, on_progress)
             returncode = process.wait()
         except BaseException:
             stop(process)
             raise
+        finally:
+            _running.discard(process)
         if returncode != 0:
             log.seek(0)
             tail = log.read().decode("utf-8", "replace").strip().splitlines()[-5:]
@@ -127,6 +153,12 @@ def _follow_progress(process: subprocess.Popen, duration: float, on_progress) ->
             on_progress(min(1.0, max(0.0, int(value) / 1e6 / duration)))
 
 
+def stop_all() -> None:
+    """Stop every ffmpeg this process started (the worker calls it when it must exit now)."""
+    for process in list(_running):
+        stop(process, grace=0.5)
+
+
 def stop(process: subprocess.Popen, grace: float = 2.0) -> None:
     """Terminate a child process, killing it if it does not exit within ``grace`` seconds."""
     if process.poll() is not None:
@@ -137,6 +169,13 @@ def stop(process: subprocess.Popen, grace: float = 2.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def ffmpeg_query(*args: str) -> str:
+    """Output of an informational ffmpeg call such as ``-version`` or ``-filters`` (no media graph)."""
+    done = subprocess.run([ffmpeg_exe(), "-hide_banner", *args], capture_output=True, timeout=20,
+                          stdin=subprocess.DEVNULL, check=True)
+    return done.stdout.decode("utf-8", "replace")
 
 
 def extract_frame(path: str | Path, at: float) -> bytes:

@@ -23,6 +23,17 @@ def transcript_path(data_dir: Path, episode_id: str, fmt: str = "json") -> Path:
     return episode_dir(data_dir, episode_id) / f"transcript.{fmt}"
 
 
+def trash_path(data_dir: Path, episode_id: str) -> Path:
+    """Where a hard-deleted episode's folder is moved before it is removed."""
+    return Path(data_dir) / "episodes" / f".deleting-{episode_id}"
+
+
+def sweep_trash(data_dir: Path) -> None:
+    """Finish removing folders a hard delete moved aside (it may have been interrupted)."""
+    for leftover in (Path(data_dir) / "episodes").glob(".deleting-*"):
+        remove_tree(leftover)
+
+
 def uploads_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "uploads"
 
@@ -41,3 +52,10 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def free_bytes(data_dir: Path) -> int:
+    path = Path(data_dir)
+    while not path.exists():   # the data dir may not exist yet on a fresh machine
+        path = path.parent
+    return shutil.disk_usage(path).free

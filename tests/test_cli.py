@@ -33,6 +33,22 @@ def test_run_processes_a_file_synchronously_and_prints_the_summary(tmp_path):
     vtt = run_cli("export", episode_id, "--format", "vtt", data_dir=tmp_path / "data")
     assert vtt.returncode == 0 and vtt.stdout.startswith("WEBVTT")
 
+    stats = json.loads(run_cli("stats", "--json", data_dir=tmp_path / "data").stdout)
+    assert stats["success_rate"] == 1.0 and stats["jobs"]["succeeded"] == 1
+    assert stats["queue_latency_seconds"]["samples"] == 1 and "transcribe" in stats["seconds_per_media_hour"]
+
+    redo = run_cli("reprocess", episode_id, "--from", "enrich", "--max-clips", "3", "--json", data_dir=tmp_path / "data")
+    assert redo.returncode == 0, redo.stderr
+    redo_job = json.loads(redo.stdout)
+    assert redo_job["status"] == "queued" and redo_job["episode_id"] == episode_id
+    again = run_cli("reprocess", episode_id, "--json", data_dir=tmp_path / "data")
+    assert again.returncode == 1 and "already has job" in json.loads(again.stdout)["error"]
+    deleted = run_cli("delete", episode_id, "--json", data_dir=tmp_path / "data")
+    assert json.loads(deleted.stdout)["cancelled_jobs"] == [redo_job["job_id"]]
+    assert json.loads(run_cli("status", str(redo_job["job_id"]), "--json", data_dir=tmp_path / "data").stdout
+                      )["status"] == "cancelled"
+    assert json.loads(run_cli("restore", episode_id, "--json", data_dir=tmp_path / "data").stdout)["status"] == "ready"
+
 
 def test_errors_are_sentences_with_a_nonzero_exit(tmp_path):
     missing = run_cli("run", str(tmp_path / "nope.mp4"), data_dir=tmp_path / "data")
@@ -46,7 +62,8 @@ def test_errors_are_sentences_with_a_nonzero_exit(tmp_path):
 
 
 def test_every_command_has_help():
-    for command in ("run", "enqueue", "status", "jobs", "retry", "cancel", "episode", "export", "serve"):
+    for command in ("run", "enqueue", "status", "jobs", "retry", "cancel", "episode", "export", "serve", "reprocess",
+                    "delete", "restore", "stats", "clip", "feeds", "inbox", "webhooks"):
         out = subprocess.run([sys.executable, "-m", "pipeline", command, "--help"], cwd=ROOT,
                              capture_output=True, text=True)
         assert out.returncode == 0 and "usage:" in out.stdout

@@ -97,7 +97,8 @@ def _ffmpeg_children() -> list[str]:
 
 def test_audio_only_episode_renders_all_variants_over_a_background(settings, tmp_path):
     audio = mediagen.speech_audio(tmp_path / "talk.m4a")
-    episode_id, job_id = jobs.create(settings, str(audio), options={"max_clips": 1})
+    options = {"max_clips": 1, "min_clip_seconds": 4, "max_clip_seconds": 7}
+    episode_id, job_id = jobs.create(settings, str(audio), options=options)
     assert runner.run_job(settings, job_id) == "succeeded", jobs.get(settings, job_id)["error"]
     summary = episodes.summary(settings, episode_id)
     assert summary["media"]["has_video"] is False

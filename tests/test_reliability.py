@@ -1,0 +1,250 @@
+"""Jobs that never get lost: killed workers, cancel, retries with backoff, concurrency, signals.
+
+Every test runs real ``huey_consumer`` subprocesses on real SQLite files and real media.
+"""
+
+import dataclasses
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+
+import mediagen
+import pytest
+from workers import Consumer, ffmpeg_pids, use_config, wait_for_end, wait_until
+
+from pipeline import db, episodes, jobs, runner
+from pipeline.render import VARIANTS
+
+pytestmark = pytest.mark.timeout(600)
+
+@pytest.fixture
+def fast(tmp_path, monkeypatch):
+    """Settings with quick heartbeats/reaping/retries, read by this process and its consumers."""
+    return use_config(tmp_path, monkeypatch)
+
+
+def _job(settings, job_id):
+    with db.session(settings.app_db_path) as conn:
+        return db.get_job(conn, job_id)
+
+
+def _event_kinds(settings, job_id):
+    return [(e["stage"], e["kind"]) for e in jobs.events(settings, job_id)]
+
+
+def test_killed_consumer_jobs_resume_after_restart_without_redoing_or_duplicating_work(fast, speech_video):
+    """Five SIGKILLs at different points (mid-transcribe and mid-render); every job still succeeds."""
+    kill_points = [   # (job index, stage, least stage progress before the kill)
+        (0, "transcribe", 0.0), (0, "render", 0.15), (1, "render", 0.6), (2, "transcribe", 0.0), (2, "render", 0.3)]
+    consumer = Consumer(fast)
+    try:
+        consumer.start()
+        job_ids = [consumer.cli("enqueue", str(speech_video), "--max-clips", "1", "--min-seconds", "4",
+                                "--max-seconds", "6")["job_id"] for _ in range(3)]
+        for index, stage, least in kill_points:
+            job_id = job_ids[index]
+            wait_until(lambda j=job_id, s=stage, p=least: (row := _job(fast, j))["status"] == "running"
+                       and row["stage"] == s and row["stage_progress"] >= p, 180, 0.02, f"job {job_id} in {stage}")
+            consumer.kill()
+            wait_until(lambda: not ffmpeg_pids(str(fast.data_dir)), 10, 0.2, "orphaned ffmpeg to exit")
+            consumer.start()
+        finished = [wait_for_end(fast, job_id, 300) for job_id in job_ids]
+    finally:
+        consumer.stop()
+
+    assert [job["status"] for job in finished] == ["succeeded"] * 3, finished
+    recovered = sum(kind == "recovered" for job_id in job_ids for _, kind in _event_kinds(fast, job_id))
+    assert recovered == len(kill_points)
+    for job_id in job_ids:
+        job = jobs.get(fast, job_id)
+        finished_stages = Counter(stage for stage, kind in _event_kinds(fast, job_id) if kind == "finished")
+        assert set(finished_stages.values()) == {1}, f"a completed stage ran again: {finished_stages}"
+        summary = episodes.summary(fast, job["episode_id"])
+        clip_dirs = list((fast.data_dir / "episodes" / job["episode_id"] / "clips").iterdir())
+        assert len(summary["clips"]) == 1 and len(clip_dirs) == 1, "no duplicate clips"
+        files = sorted(p.name for p in clip_dirs[0].iterdir())
+        assert not [f for f in files if ".partial" in f], files
+        assert set(summary["clips"][0]["renders"]) == set(VARIANTS)
+    with db.session(fast.app_db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM renders").fetchone()[0] == 3 * len(VARIANTS)
+
+
+def test_cancel_queued_and_running_jobs_then_retry_resumes(fast, speech_video):
+    consumer = Consumer(fast).start()
+    try:
+        running = consumer.cli("enqueue", str(speech_video), "--max-clips", "1", "--min-seconds", "8",
+                               "--max-seconds", "12")
+        queued = consumer.cli("enqueue", str(speech_video))
+        cancelled = consumer.cli("cancel", str(queued["job_id"]))
+        assert cancelled["status"] == "cancelled"
+
+        wait_until(lambda: _job(fast, running["job_id"])["stage"] == "render" and ffmpeg_pids(str(fast.data_dir)),
+                   180, 0.05, "the render's ffmpeg to start")
+        pids = ffmpeg_pids(str(fast.data_dir))
+        consumer.cli("cancel", str(running["job_id"]))
+        wait_until(lambda: not any(pid in ffmpeg_pids(str(fast.data_dir)) for pid in pids), 5, 0.1,
+                   "ffmpeg to stop within 5 s of the cancel")
+        job = wait_for_end(fast, running["job_id"], 30)
+        assert job["status"] == "cancelled" and job["error_kind"] == "cancelled"
+        episode_dir = fast.data_dir / "episodes" / running["episode_id"]
+        assert not [p for p in episode_dir.rglob("*") if ".partial" in p.name], "partial files are removed"
+
+        retried = consumer.cli("retry", str(running["job_id"]))
+        assert retried["status"] == "queued" and retried["priority"] == jobs.PRIORITY_RETRY
+        job = wait_for_end(fast, running["job_id"], 240)
+        assert job["status"] == "succeeded", job
+        kinds = _event_kinds(fast, running["job_id"])
+        after_retry = kinds[max(i for i, k in enumerate(kinds) if k == (None, "queued")):]
+        assert {stage for stage, kind in after_retry if kind == "skipped"} == {
+            "ingest", "extract_audio", "transcribe", "enrich"}, after_retry
+    finally:
+        consumer.stop()
+    assert not any(kind == "started" for _, kind in _event_kinds(fast, queued["job_id"])), "never started"
+
+
+def test_full_disk_is_transient_retries_with_growing_delays_then_succeeds(fast, tmp_path):
+    """The disk check raises TransientError: the job waits (status retrying) with growing backoff."""
+    video = mediagen.tone_video(tmp_path / "short.mp4", 2)
+    full = dataclasses.replace(fast, worker=dataclasses.replace(fast.worker, min_free_mb=10**7))  # 10 TB "free"
+    _, job_id = jobs.create(fast, str(video))
+    delays = []
+    for attempt in (1, 2, 3):
+        before = time.time()
+        assert runner.run_job(full, job_id) == "retrying"
+        job = jobs.get(fast, job_id)
+        assert job["status"] == "retrying" and job["attempts"] == attempt
+        assert "Not enough free disk space" in job["error"] and job["error_kind"] == "transient"
+        delays.append(_job(fast, job_id)["next_attempt_at"] - before)
+        assert runner.run_job(full, job_id) == "retrying", "an early task does not jump the backoff"
+        time.sleep(max(0, _job(fast, job_id)["next_attempt_at"] - time.time()))
+    base, factor = fast.worker.retry_base_seconds, fast.worker.retry_factor
+    for attempt, delay in enumerate(delays):
+        expected = base * factor ** attempt
+        assert 0.75 * expected <= delay <= 1.25 * expected, delays
+    assert runner.run_until_done(fast, job_id) == "succeeded"   # space "freed": the next attempt works
+    kinds = [kind for _, kind in _event_kinds(fast, job_id)]
+    assert kinds.count("retrying") == 3
+
+
+def test_transient_failures_give_up_after_max_attempts_with_a_clear_error(fast, tmp_path):
+    video = mediagen.tone_video(tmp_path / "short.mp4", 1)
+    full = dataclasses.replace(fast, worker=dataclasses.replace(fast.worker, min_free_mb=10**7, max_attempts=2,
+                                                                retry_base_seconds=0))
+    _, job_id = jobs.create(full, str(video))   # the job keeps the max_attempts it was created with
+    assert runner.run_until_done(full, job_id) == "failed"
+    job = jobs.get(fast, job_id)
+    assert job["attempts"] == 2 and "Gave up after 2 attempts" in job["error"]
+
+
+def test_twenty_episodes_with_two_workers_while_the_dashboard_polls_never_lock(fast, tmp_path):
+    videos = [mediagen.tone_video(tmp_path / f"ep{i}.mp4", 2 + i % 3) for i in range(4)]
+    consumer = Consumer(fast, workers=2).start()
+    errors, polls = [], 0
+    stop = threading.Event()
+
+    def poll():
+        nonlocal polls
+        while not stop.is_set():
+            try:
+                jobs.list_jobs(fast, limit=100)
+                jobs.queue_overview(fast)
+                polls += 1
+            except sqlite3.OperationalError as exc:
+                errors.append(str(exc))
+            time.sleep(0.2)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        ids = consumer.enqueue_many([videos[i % 4] for i in range(20)], [i % 3 for i in range(20)])
+        finished = [wait_for_end(fast, job_id, 400) for job_id in ids]
+    finally:
+        stop.set()
+        poller.join()
+        consumer.stop()
+    assert [job["status"] for job in finished] == ["succeeded"] * 20, [j["error"] for j in finished]
+    assert errors == [] and polls > 10
+    assert "database is locked" not in consumer.log()
+    assert all(job["attempts"] == 1 for job in finished), "no job needed a retry"
+
+
+def test_priorities_run_retries_then_interactive_then_feed_and_fifo_within_each(fast, tmp_path):
+    video = mediagen.tone_video(tmp_path / "tiny.mp4", 1)
+    created = [(jobs.PRIORITY_FEED, "feed-1"), (jobs.PRIORITY_INTERACTIVE, "upload-1"), (jobs.PRIORITY_FEED, "feed-2"),
+               (jobs.PRIORITY_RETRY, "retry-1"), (jobs.PRIORITY_INTERACTIVE, "upload-2")]
+    consumer = Consumer(fast)
+    queued = consumer.enqueue_many([video] * len(created), [priority for priority, _ in created])
+    ids = {name: job_id for (_, name), job_id in zip(created, queued, strict=True)}   # before any worker runs
+    consumer.start()
+    try:
+        for job_id in ids.values():
+            wait_for_end(fast, job_id, 120)
+    finally:
+        consumer.stop()
+    order = sorted(ids, key=lambda name: _job(fast, ids[name])["started_at"])
+    assert order == ["retry-1", "upload-1", "upload-2", "feed-1", "feed-2"]
+
+
+def test_sigterm_requeues_the_running_job_and_sigint_stops_it_at_a_stage_boundary(fast, speech_video):
+    consumer = Consumer(fast).start()
+    job = consumer.cli("enqueue", str(speech_video), "--max-clips", "1", "--min-seconds", "6", "--max-seconds", "8")
+    wait_until(lambda: _job(fast, job["job_id"])["stage"] == "render" and ffmpeg_pids(str(fast.data_dir)),
+               180, 0.05, "render to start")
+    assert consumer.stop(signal.SIGTERM, timeout=20) is not None
+    wait_until(lambda: not ffmpeg_pids(str(fast.data_dir)), 5, 0.1, "ffmpeg to be stopped with the worker")
+    assert _job(fast, job["job_id"])["status"] == "queued"
+    assert (None, "interrupted") in _event_kinds(fast, job["job_id"])
+
+    consumer.start()   # the requeued task is waiting in the queue
+    wait_until(lambda: _job(fast, job["job_id"])["status"] == "running", 60, 0.05, "the job to restart")
+    assert consumer.stop(signal.SIGINT, timeout=120) == 0   # graceful: the render stage finishes first
+    row = _job(fast, job["job_id"])
+    assert row["status"] in ("queued", "succeeded"), dict(row)
+
+    consumer.start()
+    assert wait_for_end(fast, job["job_id"], 240)["status"] == "succeeded"
+    consumer.stop()
+    finished = Counter(stage for stage, kind in _event_kinds(fast, job["job_id"]) if kind == "finished")
+    assert set(finished.values()) == {1}
+
+
+def test_reaper_fails_a_job_that_keeps_killing_its_worker(fast, tmp_path):
+    from pipeline import recovery
+    video = mediagen.tone_video(tmp_path / "short.mp4", 1)
+    _, job_id = jobs.create(fast, str(video))
+    scheduled = []
+    with db.session(fast.app_db_path) as conn:
+        for _ in range(fast.worker.max_attempts):
+            assert db.start_job(conn, job_id, time.time() - 100, worker_id="elsewhere:1")
+            assert recovery.reap(fast, set(), lambda *a: scheduled.append(a) or "t", now=time.time()) in ([job_id], [])
+    job = jobs.get(fast, job_id)
+    assert job["status"] == "failed" and "stopped 4 times" in job["error"]
+    assert len(scheduled) == fast.worker.max_attempts - 1
+
+
+def test_llm_returning_503_twice_is_retried_with_growing_delays_and_the_job_succeeds(tmp_path, monkeypatch,
+                                                                                     speech_video):
+    from llm_server import FakeLLM, Reply
+    answer = {"title": "Small teams, great software", "summary": "Lessons on planning and testing.",
+              "keywords": ["testing", "planning"], "hashtags": ["#Testing"],
+              "chapters": [{"start": 0, "title": "Intro"}],
+              "clips": [{"start": 6.0, "end": 16.0, "score": 80, "title": "Plan first", "reason": "Concrete advice."}]}
+    with FakeLLM([Reply(503), Reply(503), Reply.completion(answer)]) as llm:
+        settings = use_config(tmp_path, monkeypatch, enrich={"min_clips": 0},
+                              llm={"base_url": llm.url, "model": "test-model", "backoff_seconds": 0.3, "max_retries": 4})
+        consumer = Consumer(settings).start()
+        try:
+            job = consumer.cli("enqueue", str(speech_video), "--max-clips", "1", "--min-seconds", "5",
+                               "--max-seconds", "12")
+            assert wait_for_end(settings, job["job_id"], 240)["status"] == "succeeded"
+        finally:
+            consumer.stop()
+        arrivals = [r.at for r in llm.requests]
+    assert len(arrivals) == 3
+    first_wait, second_wait = arrivals[1] - arrivals[0], arrivals[2] - arrivals[1]
+    # backoff 0.3 s doubling, "equal jitter": first wait 0.15-0.3 s, second 0.3-0.6 s
+    assert 0.14 <= first_wait and 0.29 <= second_wait and second_wait >= first_wait, (first_wait, second_wait)
+    enrichment = episodes.summary(settings, job["episode_id"])["enrichment"]
+    assert enrichment["source"] == "llm" and enrichment["title"] == answer["title"]
