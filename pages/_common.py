@@ -6,8 +6,13 @@ SQLite connection, so nothing here caches a connection.
 
 from __future__ import annotations
 
+import functools
+import hmac
 import os
 import re
+import sqlite3
+import traceback
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -18,7 +23,9 @@ from pipeline.errors import PipelineError
 OVERVIEW = "pages/overview.py"
 NEW_EPISODE = "pages/new_episode.py"
 JOBS = "pages/jobs.py"
-EPISODE = "pages/episode.py"
+EPISODES = "pages/episodes.py"
+REVIEW = "pages/review.py"
+SETTINGS = "pages/settings.py"
 
 ACTIVE_STATUSES = ("queued", "running", "retrying")
 WORKER_HINT = ("Start one with `huey_consumer queue_worker.huey` in the project folder, "
@@ -84,6 +91,82 @@ def show_error(exc: Exception | str) -> None:
     st.error(str(exc), icon=":material/warning:")
 
 
+UNEXPECTED = "Something went wrong on this page"
+
+
+def unexpected_error(exc: Exception) -> None:
+    """The last line of defence (``dashboard.py`` wraps every page): a sentence, the details folded away."""
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        st.warning("The database is busy right now (a worker is writing). Reload the page in a moment.",
+                   icon=":material/hourglass_top:")
+        return
+    st.error(f"{UNEXPECTED}: {type(exc).__name__}: {exc}. Reload to try again; if it keeps happening, the "
+             "details below help a bug report.", icon=":material/error:")
+    with st.expander("Details"):
+        st.code("".join(traceback.format_exception(exc)), language="text")
+
+
+def guarded(function: Callable) -> Callable:
+    """For fragment bodies: Streamlit runs a fragment on its own and would show a raw traceback."""
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            unexpected_error(exc)
+    return run
+
+
+def password_gate(settings: Settings) -> None:
+    """Ask for the dashboard password when the config names an env var holding one.
+
+    Without ``dashboard.password_env`` there is no gate (the default address, 127.0.0.1,
+    keeps the dashboard to this machine). A configured but unset variable stops the app:
+    failing open would expose it.
+    """
+    env = settings.dashboard.password_env
+    if not env or st.session_state.get("signed_in"):
+        return
+    expected = os.environ.get(env, "")
+    if not expected:
+        st.error(f"The dashboard is configured to need a password, but the environment variable `{env}` "
+                 "is not set. Set it (or clear `dashboard.password_env`) and restart.", icon=":material/lock:")
+        st.stop()
+    st.title("Clipdesk")
+    with st.form("sign_in"):
+        given = st.text_input("Password", type="password", key="password_input")
+        submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
+    if submitted:
+        if hmac.compare_digest(given.encode(), expected.encode()):
+            st.session_state["signed_in"] = True
+            st.session_state.pop("password_input", None)
+            st.rerun()
+        st.error("Wrong password.", icon=":material/lock:")
+    st.stop()
+
+
+def notify(kind: str, message: str) -> None:
+    """Keep a message for the next run (button callbacks run before the page draws)."""
+    st.session_state.setdefault("notices", []).append((kind, message))
+
+
+def show_notices() -> None:
+    for kind, message in st.session_state.pop("notices", []):
+        {"success": st.success, "error": st.error, "info": st.info, "warning": st.warning}[kind](message)
+
+
+def attempt(action: Callable, success: str | Callable[[object], str], *args, **kwargs) -> None:
+    """Run a pipeline action from a button callback; the outcome becomes a notice, never a traceback."""
+    try:
+        result = action(*args, **kwargs)
+    except PipelineError as exc:
+        notify("error", str(exc))
+    except OSError as exc:
+        notify("error", f"That did not work: {exc.strerror or exc}.")
+    else:
+        notify("success", success(result) if callable(success) else success)
+
+
 # --- formatting ------------------------------------------------------------------------
 
 def human_seconds(seconds: float | None) -> str:
@@ -110,6 +193,17 @@ def timestamp(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def human_bytes(size: float | None) -> str:
+    """1.2 GB, 340 MB, 12 kB."""
+    if size is None:
+        return "—"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit in ("B", "kB") else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
 def percent(fraction: float | None) -> str:
     return f"{round((fraction or 0) * 100)}%"
 
@@ -134,3 +228,4 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}<>#|~$])")
 def md_escape(text: str) -> str:
     """Plain text made safe for st.markdown (no accidental bold, links or LaTeX from '$')."""
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+

@@ -1,0 +1,80 @@
+"""Settings & health: the config in force (secrets masked) and whether everything it needs is there."""
+
+import shlex
+
+import streamlit as st
+
+from pages import _common as c
+from pipeline import health
+
+settings = c.settings()
+st.title("Settings & health")
+st.caption(f"Config file: `{settings.source}` · data dir: `{settings.data_dir}`")
+
+if settings.dashboard.address not in ("127.0.0.1", "localhost", "::1") and not settings.dashboard.password_env:
+    st.warning(f"The dashboard listens on `{settings.dashboard.address}` without a password: anyone who can "
+               "reach this machine can use it. Set `dashboard.password_env` or bind to 127.0.0.1.",
+               icon=":material/lock_open:")
+
+
+@st.cache_data(ttl=300, show_spinner="Checking ffmpeg…")
+def ffmpeg_check() -> dict:
+    return health.ffmpeg_info()
+
+
+def status_line(ok: bool | None, good: str, bad: str) -> None:
+    if ok:
+        st.success(good, icon=":material/check_circle:")
+    elif ok is None:
+        st.info(good, icon=":material/info:")
+    else:
+        st.error(bad, icon=":material/error:")
+
+
+left, right = st.columns(2)
+with left:
+    st.subheader("ffmpeg")
+    ff = ffmpeg_check()
+    missing = [name for name, present in ff["filters"].items() if not present]
+    status_line(ff["ok"], ff["version"], f"{ff['version']} — missing filters: {', '.join(missing) or '?'}")
+    st.markdown(" ".join(f"`{name}` {'✓' if present else '✗'}" for name, present in ff["filters"].items()))
+    st.caption(f"Binary: `{ff['path']}`")
+
+    st.subheader("Transcription model")
+    model = health.model_status(settings)
+    status_line(model["available"], f"{model['engine']} · {model['model']} is available offline.",
+                f"{model['engine']} · {model['model']} is {model['where']}.")
+    if model["available"]:
+        st.caption(f"Location: `{model['where']}`")
+
+    st.subheader("LLM endpoint")
+    if st.button("Check now", icon=":material/refresh:", key="llm_check") or "llm_status" not in st.session_state:
+        with st.spinner("Contacting the endpoint…"):
+            st.session_state["llm_status"] = health.llm_endpoint(settings)
+    llm = st.session_state["llm_status"]
+    if not llm["configured"]:
+        status_line(None, llm["detail"], "")
+    else:
+        status_line(llm["reachable"], f"{llm['url']} answers ({llm['detail']}).",
+                    f"{llm['url']} is not reachable: {llm['detail']}")
+
+with right:
+    st.subheader("Storage")
+    space = health.disk(settings)
+    free_share = space["free"] / space["total"] if space["total"] else 0
+    st.progress(1 - free_share, text=f"{c.human_bytes(space['free'])} free of {c.human_bytes(space['total'])} "
+                                     f"on the disk holding the data dir")
+    if free_share < 0.05:
+        st.warning("Less than 5% of the disk is free; renders may fail.", icon=":material/warning:")
+    sizes = health.database_sizes(settings)
+    st.markdown(f"App database: **{c.human_bytes(sizes['app'])}** · queue database: "
+                f"**{c.human_bytes(sizes['queue'])}**")
+
+    st.subheader("Worker")
+    st.markdown("Start a worker in the project folder with:")
+    st.code(shlex.join(health.worker_command(settings)), language="bash")
+    st.caption("Or run worker and dashboard together with `make run` (`python -m pipeline serve`).")
+
+st.subheader("Effective configuration")
+st.caption("Every value in force, defaults included. Secrets are masked.")
+st.json(health.effective_config(settings), expanded=2)

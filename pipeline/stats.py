@@ -1,0 +1,82 @@
+"""What the Overview page shows, read in one snapshot: counts, workers, throughput, stage durations.
+
+The Overview polls this every few seconds, so it is one short read transaction over
+indexed columns (``bench/dashboard.py`` measures it with 10,000 jobs).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from pipeline import db, episodes, jobs, storage
+from pipeline.config import Settings
+
+STAGE_ORDER = ("ingest", "extract_audio", "transcribe", "enrich", "render", "episode_render")
+WORKER_STALE_AFTER = 30.0   # seconds without a heartbeat before a worker counts as gone
+
+
+def overview(settings: Settings, days: int = 14, failures: int = 5) -> dict:
+    """Job counts, success rate, queue latency, worker liveness, media hours, a per-day throughput
+    series, stage durations and the last failures."""
+    now = time.time()
+    today = datetime.fromtimestamp(now, UTC).date()
+    first_day = today - timedelta(days=days - 1)
+    since = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC).timestamp()
+    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+        counts = db.count_jobs_by_status(conn)
+        workers = db.list_workers(conn)
+        per_day = {row["day"]: row for row in db.throughput_by_day(conn, since)}
+        media_seconds = db.media_seconds_processed(conn)
+        stages = db.stage_durations(conn)
+        failed = [jobs.to_json(row) for row in db.list_jobs(conn, status="failed", limit=failures)]
+        failure_kinds = db.failures_by_kind(conn)
+        latencies = sorted(db.queue_latencies(conn))
+    alive = [w for w in workers if now - w["heartbeat_at"] <= WORKER_STALE_AFTER]
+    throughput = []
+    for offset in range(days):
+        day = (first_day + timedelta(days=offset)).isoformat()
+        row = per_day.get(day)
+        throughput.append({"day": day, "episodes": row["episodes"] if row else 0,
+                           "media_hours": round(row["media_seconds"] / 3600, 3) if row else 0.0})
+    order = {stage: i for i, stage in enumerate(STAGE_ORDER)}
+    stage_rows = sorted(stages, key=lambda r: order.get(r["stage"], len(order)))
+    finished = counts.get("succeeded", 0) + counts.get("failed", 0)
+    return {
+        "counts": {status: counts.get(status, 0) for status in jobs.JOB_STATUSES},
+        "success_rate": round(counts.get("succeeded", 0) / finished, 4) if finished else None,
+        "queue_latency_median": round(latencies[len(latencies) // 2], 1) if latencies else None,
+        "failures_by_kind": failure_kinds,
+        "workers_alive": len(alive),
+        "last_heartbeat_age": round(now - workers[0]["heartbeat_at"], 1) if workers else None,
+        "media_hours": round(media_seconds / 3600, 3),
+        "throughput": throughput,
+        "stages": [{"stage": r["stage"], "runs": r["runs"], "mean_seconds": round(r["mean_seconds"], 2),
+                    "seconds_per_media_hour": None if r["seconds_per_media_hour"] is None
+                    else round(r["seconds_per_media_hour"], 1)} for r in stage_rows],
+        "failures": failed,
+    }
+
+
+def stage_timeline(events: list[dict]) -> list[dict]:
+    """One job's stage durations from its events (``jobs.events``): the last finished/failed run per stage."""
+    seconds: dict[str, float] = {}
+    for event in events:
+        if event["stage"] and event["kind"] in ("finished", "failed") and event["seconds"] is not None:
+            seconds[event["stage"]] = event["seconds"]
+    order = {stage: i for i, stage in enumerate(STAGE_ORDER)}
+    return [{"stage": stage, "seconds": round(value, 2)}
+            for stage, value in sorted(seconds.items(), key=lambda kv: order.get(kv[0], len(order)))]
+
+
+def episode_footprint(settings: Settings, episode_id: str) -> dict:
+    """What an episode holds on disk: file count and bytes under its folder, plus clip and render counts.
+
+    The Episodes page names these in the confirmation of a permanent delete.
+    """
+    summary = episodes.summary(settings, episode_id)
+    folder = storage.episode_dir(settings.data_dir, episode_id)
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    return {"folder": str(folder), "files": len(files), "bytes": sum(p.stat().st_size for p in files),
+            "clips": len(summary["clips"]), "renders": sum(len(c["renders"]) for c in summary["clips"]),
+            "jobs": len(summary["job_ids"]), "has_transcript": bool(summary["transcript"])}
