@@ -13,9 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline import episodes, jobs, runner
+from pipeline import episodes, feeds, inbox, jobs, runner, storage, webhooks
+from pipeline import options as job_options
 from pipeline.config import load_settings
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import ConfigError, DuplicateSource, PipelineError
+from pipeline.progress import ALL_STAGES
 
 
 def _dispatch(job_id: int, priority: int) -> str:
@@ -49,7 +51,7 @@ def _episode_text(summary: dict) -> str:
 
 def cmd_run(args, settings) -> int:
     episode_id, job_id = jobs.create(settings, args.source, title=args.title or "", options=_options(args))
-    status = runner.run_job(settings, job_id)
+    status = runner.run_until_done(settings, job_id)
     summary = episodes.summary(settings, episode_id)
     job = jobs.get(settings, job_id)
     _print(args, dict(summary, job=job), _episode_text(summary) + "\n" + _job_line(job))
@@ -57,8 +59,13 @@ def cmd_run(args, settings) -> int:
 
 
 def cmd_enqueue(args, settings) -> int:
-    episode_id, job_id = jobs.enqueue(settings, args.source, _dispatch, title=args.title or "",
-                                      priority=args.priority, options=_options(args))
+    try:
+        episode_id, job_id = jobs.enqueue(settings, args.source, _dispatch, title=args.title or "",
+                                          priority=args.priority, options=_options(args),
+                                          allow_duplicate=args.allow_duplicate)
+    except DuplicateSource as exc:   # automation gets the existing episode to reprocess or poll
+        _print(args, {"error": str(exc), "duplicate_of": exc.episode_id}, f"error: {exc}")
+        return 1
     _print(args, {"episode_id": episode_id, "job_id": job_id}, f"queued job {job_id} for episode {episode_id}")
     return 0
 
@@ -70,7 +77,7 @@ def cmd_status(args, settings) -> int:
 
 
 def cmd_jobs(args, settings) -> int:
-    rows = jobs.list_jobs(settings, args.status, args.limit)
+    rows = jobs.list_jobs(settings, args.status, args.limit, args.search or "")
     _print(args, {"jobs": rows}, "\n".join(_job_line(j) for j in rows) or "no jobs")
     return 0
 
@@ -93,14 +100,63 @@ def cmd_episode(args, settings) -> int:
     return 0
 
 
+def cmd_clip(args, settings) -> int:
+    """Operator edits of one clip suggestion (issue 4): the same calls the episode page makes."""
+    from pipeline import review  # noqa: PLC0415
+    clip = review.get_clip(settings, args.clip_id)
+    if args.status:
+        clip = review.set_clip_status(settings, args.clip_id, args.status)
+    if args.reframe is not None or args.caption_style is not None:
+        clip = review.set_clip_render_options(settings, args.clip_id, reframe=args.reframe,
+                                              caption_style=args.caption_style,
+                                              dispatch=None if args.trim else _dispatch)
+    if args.trim:
+        clip = review.trim_clip(settings, args.clip_id, args.trim[0], args.trim[1], _dispatch)
+    _print(args, clip, f"clip {clip['clip_id']} {clip['start']:.2f}-{clip['end']:.2f}s score {clip['score']:.0f}"
+                       f" [{clip['status']}] {clip['title']}")
+    return 0
+
+
 def cmd_export(args, settings) -> int:
     text = episodes.export(settings, args.episode_id, args.format)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        storage.write_text_atomic(Path(args.output), text)
         if args.json:
             print(json.dumps({"episode_id": args.episode_id, "format": args.format, "path": args.output}))
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def cmd_reprocess(args, settings) -> int:
+    job_id = jobs.rework(settings, args.episode_id, args.from_stage, _dispatch, options=_options(args),
+                         priority=args.priority)
+    job = jobs.get(settings, job_id)
+    _print(args, job, _job_line(job))
+    return 0
+
+
+def cmd_delete(args, settings) -> int:
+    result = episodes.delete(settings, args.episode_id, hard=args.hard)
+    _print(args, result, f"episode {args.episode_id} deleted ({result['deleted']})")
+    return 0
+
+
+def cmd_restore(args, settings) -> int:
+    summary = episodes.restore(settings, args.episode_id)
+    _print(args, summary, _episode_text(summary))
+    return 0
+
+
+def cmd_stats(args, settings) -> int:
+    data = jobs.stats(settings)
+    latency, rate = data["queue_latency_seconds"], data["success_rate"]
+    lines = [f"jobs: {', '.join(f'{k} {v}' for k, v in data['jobs'].items())}",
+             "success rate: " + ("-" if rate is None else f"{rate * 100:.1f}%"),
+             f"failures by kind: {data['failures_by_kind'] or 'none'}",
+             f"queue latency: median {latency['median']} s, p95 {latency['p95']} s ({latency['samples']} jobs)"]
+    lines += [f"  {stage:<15} {value:8.1f} s per media hour" for stage, value in data["seconds_per_media_hour"].items()]
+    _print(args, data, "\n".join(lines))
     return 0
 
 
@@ -109,8 +165,106 @@ def cmd_serve(args, settings) -> int:
     return serve.serve(settings, workers=args.workers, port=args.port)
 
 
+OPTION_FLAGS = {"engine": "engine", "model": "model", "language": "language", "max_clips": "max_clips",
+                "min_seconds": "min_clip_seconds", "max_seconds": "max_clip_seconds", "aspect": "aspects",
+                "caption_style": "caption_style", "reframe": "reframe", "full_episode": "full_episode"}
+
+
 def _options(args) -> dict:
-    return {"max_clips": args.max_clips} if getattr(args, "max_clips", None) else {}
+    """Job options from the flags the user gave (others fall back to the config)."""
+    return {key: getattr(args, flag) for flag, key in OPTION_FLAGS.items()
+            if getattr(args, flag, None) not in (None, False, [])}
+
+
+def _add_option_flags(p) -> None:
+    group = p.add_argument_group("job options (default: config/pipeline.yaml)")
+    group.add_argument("--engine", choices=job_options.ENGINES, help="transcription engine")
+    group.add_argument("--model", help="Whisper model name or path (tiny.en is bundled)")
+    group.add_argument("--language", help="force the spoken language, e.g. en (default: detect)")
+    group.add_argument("--max-clips", type=int, help="number of clips to suggest")
+    group.add_argument("--min-seconds", type=float, help="shortest clip")
+    group.add_argument("--max-seconds", type=float, help="longest clip")
+    group.add_argument("--aspect", action="append", choices=job_options.ASPECTS,
+                       help="render this aspect ratio (repeat for several)")
+    group.add_argument("--caption-style", help="caption preset name")
+    group.add_argument("--reframe", choices=job_options.REFRAME_MODES, help="how 9x16 follows the picture")
+
+
+# --- automation (issue 8): feeds, watch folder, webhook deliveries -----------------------------
+
+def _feed_line(feed: dict) -> str:
+    state = f"error ({feed['failures']}x): {feed['last_error']}" if feed["last_error"] else "ok"
+    return (f"feed {feed['feed_id']:>3}  every {feed['interval_minutes']} min  {feed['entries_queued']} queued / "
+            f"{feed['entries_seen']} seen  next {feed['next_check_at']}  {state}  {feed['title'] or feed['url']}")
+
+
+def cmd_feeds_add(args, settings) -> int:
+    feed = feeds.add(settings, args.url, options=_options(args), backfill=args.backfill,
+                     interval_minutes=args.interval, dispatch=_dispatch if args.backfill else None)
+    queued = [e["job_id"] for e in feed["entries"] if e["job_id"]]
+    _print(args, feed, _feed_line(feed) + (f"\nqueued jobs {queued}" if queued else ""))
+    return 0
+
+
+def cmd_feeds_list(args, settings) -> int:
+    rows = feeds.list_feeds(settings)
+    _print(args, {"feeds": rows}, "\n".join(_feed_line(f) for f in rows) or "no feeds")
+    return 0
+
+
+def cmd_feeds_remove(args, settings) -> int:
+    feed = feeds.remove(settings, args.feed_id)
+    _print(args, feed, f"stopped following feed {args.feed_id} (its episodes are kept)")
+    return 0
+
+
+def cmd_feeds_check(args, settings) -> int:
+    results = ([feeds.check_feed(settings, args.feed_id, _dispatch)] if args.feed_id is not None
+               else feeds.check_all(settings, _dispatch))
+    lines = [f"feed {r['feed_id']}: " + (f"error: {r['error']}" if r["error"] else f"queued jobs {r['queued']}")
+             for r in results]
+    _print(args, {"results": results}, "\n".join(lines) or "no feeds")
+    return 1 if any(r["error"] for r in results) else 0
+
+
+def cmd_inbox(args, settings) -> int:
+    results = inbox.scan(settings, _dispatch)
+    lines = [f"{r['file']}: " + (f"rejected: {r['error']}" if "error" in r else f"job {r['job_id']}") for r in results]
+    _print(args, {"inbox": str(inbox.inbox_dir(settings)), "results": results}, "\n".join(lines) or "nothing new")
+    return 0
+
+
+def cmd_webhooks(args, settings) -> int:
+    rows = webhooks.deliveries(settings, args.job_id)
+    lines = [f"{d['event']} -> {d['url']}: {d['status']} after {d['attempts']} attempt(s)"
+             + (f" ({d['last_error']})" if d["last_error"] and d["status"] != "delivered" else "") for d in rows]
+    _print(args, {"deliveries": rows}, "\n".join(lines) or "no webhook deliveries")
+    return 0
+
+
+def _add_automation_commands(sub) -> None:
+    def add(parent, name, func, help_text):
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        return p
+
+    group = sub.add_parser("feeds", help="follow channels, playlists and podcast feeds",
+                           description="Follow channels, playlists and podcast feeds: new entries are queued.")
+    actions = group.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    p = add(actions, "add", cmd_feeds_add, "follow a feed; starts from now unless --backfill N")
+    p.add_argument("url", help="YouTube channel/playlist, podcast RSS or Atom feed URL")
+    p.add_argument("--backfill", type=int, default=0, help="also process the newest N entries it lists now")
+    p.add_argument("--interval", type=int, default=feeds.DEFAULT_INTERVAL_MINUTES, help="minutes between checks")
+    _add_option_flags(p)
+    add(actions, "list", cmd_feeds_list, "list followed feeds with their state")
+    p = add(actions, "remove", cmd_feeds_remove, "stop following a feed (its episodes are kept)")
+    p.add_argument("feed_id", type=int)
+    p = add(actions, "check", cmd_feeds_check, "check one feed, or all feeds, now")
+    p.add_argument("feed_id", type=int, nargs="?")
+    add(sub, "inbox", cmd_inbox, "scan the watch folder once (the worker does it every minute)")
+    p = add(sub, "webhooks", cmd_webhooks, "show the webhook deliveries of a job and each attempt")
+    p.add_argument("job_id", type=int)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,23 +282,48 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("run", cmd_run, "process one file synchronously (same stages as the worker) and print the episode")
     p.add_argument("source", help="media file path")
     p.add_argument("--title", help="episode title (default: suggested from the transcript)")
-    p.add_argument("--max-clips", type=int, help="number of clips to suggest")
-    p = add("enqueue", cmd_enqueue, "queue a file for the worker; prints episode_id and job_id")
-    p.add_argument("source", help="media file path")
+    _add_option_flags(p)
+    p.add_argument("--full-episode", action="store_true", help="also render the whole episode with captions")
+    p = add("enqueue", cmd_enqueue, "queue a file or URL for the worker; prints episode_id and job_id")
+    p.add_argument("source", help="media file path or http(s) URL (anything yt-dlp supports)")
+    p.add_argument("--allow-duplicate", action="store_true",
+                   help="queue a URL even if an episode already came from it (default: refuse, name that episode)")
     p.add_argument("--priority", type=int, default=jobs.PRIORITY_INTERACTIVE, help="higher runs first")
     p.add_argument("--title", help="episode title")
-    p.add_argument("--max-clips", type=int, help="number of clips to suggest")
+    _add_option_flags(p)
+    p.add_argument("--full-episode", action="store_true", help="also render the whole episode with captions")
     p = add("status", cmd_status, "show one job")
     p.add_argument("job_id", type=int)
     p = add("jobs", cmd_jobs, "list jobs, newest first")
     p.add_argument("--status", choices=jobs.JOB_STATUSES)
+    p.add_argument("--search", help="match episode title, source, episode id or job id")
     p.add_argument("--limit", type=int, default=50)
+    p = add("reprocess", cmd_reprocess, "redo an episode from a stage (e.g. re-transcribe with another model)")
+    p.add_argument("episode_id")
+    p.add_argument("--from", dest="from_stage", choices=ALL_STAGES, default="transcribe",
+                   help="first stage to redo; earlier stages are kept (default: transcribe)")
+    p.add_argument("--priority", type=int, default=jobs.PRIORITY_INTERACTIVE, help="higher runs first")
+    _add_option_flags(p)
+    p.add_argument("--full-episode", action="store_true", help="also render the whole episode with captions")
+    p = add("delete", cmd_delete, "delete an episode: hidden (undo with restore), or --hard: rows and files")
+    p.add_argument("episode_id")
+    p.add_argument("--hard", action="store_true", help="remove its rows and files for good")
+    p = add("restore", cmd_restore, "undo a soft delete")
+    p.add_argument("episode_id")
+    p = add("stats", cmd_stats, "success rate, seconds per media hour by stage, failures by kind, queue latency")
     p = add("retry", cmd_retry, "requeue a failed or cancelled job; completed stages are kept")
     p.add_argument("job_id", type=int)
     p = add("cancel", cmd_cancel, "cancel a queued job, or stop a running one")
     p.add_argument("job_id", type=int)
     p = add("episode", cmd_episode, "show an episode summary: transcript, enrichment, clips and renders")
     p.add_argument("episode_id")
+    p = add("clip", cmd_clip, "show or edit one clip suggestion: approve/reject, trim (queues a re-render)")
+    p.add_argument("clip_id")
+    p.add_argument("--status", choices=("approved", "rejected", "suggested"), help="review the suggestion")
+    p.add_argument("--trim", nargs=2, type=float, metavar=("START", "END"),
+                   help="new bounds in seconds, snapped to words; queues a render job")
+    p.add_argument("--reframe", choices=("", *job_options.REFRAME_MODES), help="'' = the job's or config's choice")
+    p.add_argument("--caption-style", help="a render.caption_presets name; '' = the job's or config's choice")
     p = add("export", cmd_export, "write an episode's transcript as srt, vtt, json or txt")
     p.add_argument("episode_id")
     p.add_argument("--format", choices=("srt", "vtt", "json", "txt"), default="srt")
@@ -152,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", cmd_serve, "start the worker and the dashboard; Ctrl-C stops both", json_flag=False)
     p.add_argument("--workers", type=int, help="worker count (default: worker.workers from the config)")
     p.add_argument("--port", type=int, help="dashboard port (default: dashboard.port from the config)")
+    _add_automation_commands(sub)
     return parser
 
 

@@ -105,17 +105,35 @@ def get_episode(conn, episode_id: str) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM episodes WHERE id = ?", (episode_id,)).fetchone()
 
 
-def list_episodes(conn, limit: int = 200, include_deleted: bool = False) -> list[sqlite3.Row]:
+def list_episodes(conn, limit: int = 200, include_deleted: bool = False, search: str = "") -> list[sqlite3.Row]:
+    """Newest first; ``search`` matches title, source or id."""
+    pattern = f"%{search}%" if search else None
     return conn.execute(
         "SELECT e.*, (SELECT COUNT(*) FROM clips c WHERE c.episode_id = e.id) AS clip_count"
         " FROM episodes e WHERE (? OR e.deleted_at IS NULL)"
-        " ORDER BY e.created_at DESC LIMIT ?", (include_deleted, limit)).fetchall()
+        " AND (? IS NULL OR e.title LIKE ? OR e.source_uri LIKE ? OR e.id = ?)"
+        " ORDER BY e.created_at DESC LIMIT ?", (include_deleted, pattern, pattern, pattern, search, limit)).fetchall()
+
+
+def set_episode_deleted(conn, episode_id: str, deleted_at: float | None, now: float) -> None:
+    """Soft delete (a time) or restore (None)."""
+    conn.execute("UPDATE episodes SET deleted_at = ?, updated_at = ? WHERE id = ?", (deleted_at, now, episode_id))
+
+
+def delete_episode(conn, episode_id: str) -> None:
+    """Hard delete: the episode and, by cascade, its jobs, events, checkpoints, clips and renders."""
+    conn.execute("DELETE FROM episodes WHERE id = ?", (episode_id,))
 
 
 def set_episode_source(conn, episode_id: str, source_path: str, duration: float, media_json: str,
                        now: float) -> None:
     conn.execute("UPDATE episodes SET source_path = ?, duration = ?, media_json = ?, updated_at = ?"
                  " WHERE id = ?", (source_path, duration, media_json, now, episode_id))
+
+
+def set_episode_duration(conn, episode_id: str, duration: float, media_json: str, now: float) -> None:
+    conn.execute("UPDATE episodes SET duration = ?, media_json = ?, updated_at = ? WHERE id = ?",
+                 (duration, media_json, now, episode_id))
 
 
 def set_episode_status(conn, episode_id: str, status: str, now: float) -> None:
@@ -138,9 +156,9 @@ def set_episode_title_if_empty(conn, episode_id: str, title: str, now: float) ->
 
 # --- jobs -------------------------------------------------------------------------------
 
-def insert_job(conn, episode_id: str, priority: int, options_json: str, now: float) -> int:
-    cursor = conn.execute("INSERT INTO jobs (episode_id, priority, options_json, created_at)"
-                          " VALUES (?, ?, ?, ?)", (episode_id, priority, options_json, now))
+def insert_job(conn, episode_id: str, priority: int, options_json: str, now: float, max_attempts: int = 4) -> int:
+    cursor = conn.execute("INSERT INTO jobs (episode_id, priority, options_json, created_at, max_attempts)"
+                          " VALUES (?, ?, ?, ?, ?)", (episode_id, priority, options_json, now, max_attempts))
     return cursor.lastrowid
 
 
@@ -156,10 +174,14 @@ _JOB_VIEW = ("SELECT j.*, e.title AS episode_title, e.source_uri AS episode_sour
              " FROM jobs j JOIN episodes e ON e.id = j.episode_id")
 
 
-def list_jobs(conn, status: str | None = None, limit: int = 100) -> list[sqlite3.Row]:
-    """Jobs with their episode's title and source, newest first."""
-    return conn.execute(_JOB_VIEW + " WHERE (? IS NULL OR j.status = ?) ORDER BY j.id DESC LIMIT ?",
-                        (status, status, limit)).fetchall()
+def list_jobs(conn, status: str | None = None, limit: int = 100, search: str = "") -> list[sqlite3.Row]:
+    """Jobs with their episode's title and source, newest first; ``search`` matches title, source or id."""
+    pattern = f"%{search}%" if search else None
+    return conn.execute(
+        _JOB_VIEW + " WHERE (? IS NULL OR j.status = ?)"
+        " AND (? IS NULL OR e.title LIKE ? OR e.source_uri LIKE ? OR e.id = ? OR CAST(j.id AS TEXT) = ?)"
+        " ORDER BY j.id DESC LIMIT ?",
+        (status, status, pattern, pattern, pattern, search, search, limit)).fetchall()
 
 
 def get_job_view(conn, job_id: int) -> sqlite3.Row | None:
@@ -176,14 +198,67 @@ def count_jobs_by_status(conn) -> dict[str, int]:
     return {row["status"]: row["n"] for row in rows}
 
 
-def start_job(conn, job_id: int, now: float) -> bool:
-    """Mark a queued/retrying job running; False if it is finished or was cancelled."""
+def start_job(conn, job_id: int, now: float, worker_id: str | None = None) -> bool:
+    """Claim a queued job, or a retrying one whose time has come; False for anything else.
+
+    Only one task can win the claim, so a job dispatched twice (say by the reaper and a late
+    original task) still runs once at a time.
+    """
     cursor = conn.execute(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, error = NULL, error_kind = NULL,"
-        " started_at = COALESCE(started_at, ?), heartbeat_at = ?, finished_at = NULL"
-        " WHERE id = ? AND status IN ('queued', 'retrying', 'running') AND cancel_requested = 0",
-        (now, now, job_id))
+        " started_at = COALESCE(started_at, ?), heartbeat_at = ?, finished_at = NULL, next_attempt_at = NULL,"
+        " worker_id = ?"
+        " WHERE id = ? AND cancel_requested = 0"
+        " AND (status = 'queued' OR (status = 'retrying' AND COALESCE(next_attempt_at, 0) <= ?))",
+        (now, now, worker_id, job_id, now))
     return cursor.rowcount == 1
+
+
+def failures_by_kind(conn) -> dict[str, int]:
+    rows = conn.execute("SELECT COALESCE(error_kind, 'internal') AS kind, COUNT(*) AS n FROM jobs"
+                        " WHERE status = 'failed' GROUP BY kind").fetchall()
+    return {row["kind"]: row["n"] for row in rows}
+
+
+def queue_latencies(conn, recent: int = 200) -> list[float]:
+    """Seconds from enqueue to first start for the ``recent`` last jobs that started."""
+    rows = conn.execute("SELECT started_at - created_at AS latency FROM jobs WHERE started_at IS NOT NULL"
+                        " ORDER BY id DESC LIMIT ?", (recent,)).fetchall()
+    return [row["latency"] for row in rows]
+
+
+def touch_job(conn, job_id: int, now: float) -> None:
+    """The running job's heartbeat: proves its worker is alive even while a stage is silent."""
+    conn.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'", (now, job_id))
+
+
+def schedule_retry(conn, job_id: int, next_attempt_at: float, error: str, error_kind: str) -> None:
+    conn.execute("UPDATE jobs SET status = 'retrying', next_attempt_at = ?, error = ?, error_kind = ?,"
+                 " eta_seconds = NULL WHERE id = ?", (next_attempt_at, error, error_kind, job_id))
+
+
+def return_to_queue(conn, job_id: int) -> bool:
+    """A running job goes back to the queue (worker shut down or died); completed stages stay done."""
+    cursor = conn.execute("UPDATE jobs SET status = 'queued', eta_seconds = NULL, worker_id = NULL"
+                          " WHERE id = ? AND status = 'running'", (job_id,))
+    return cursor.rowcount == 1
+
+
+def orphan_candidates(conn) -> list[sqlite3.Row]:
+    """Unfinished jobs, for the reaper to check against workers and the queue."""
+    return conn.execute("SELECT * FROM jobs WHERE status IN ('queued', 'running', 'retrying')"
+                        " ORDER BY priority DESC, id").fetchall()
+
+
+def active_jobs_for_episode(conn, episode_id: str) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM jobs WHERE episode_id = ? AND status IN ('queued', 'running', 'retrying')",
+                        (episode_id,)).fetchall()
+
+
+def last_job_options(conn, episode_id: str) -> str | None:
+    row = conn.execute("SELECT options_json FROM jobs WHERE episode_id = ? ORDER BY id DESC LIMIT 1",
+                       (episode_id,)).fetchone()
+    return row["options_json"] if row else None
 
 
 def set_job_stage(conn, job_id: int, stage: str, progress: float, now: float) -> None:
@@ -206,12 +281,16 @@ def finish_job(conn, job_id: int, status: str, now: float, error: str | None = N
                  " WHERE id = ?", (status, error, error_kind, now, status, job_id))
 
 
-def requeue_job(conn, job_id: int, priority: int) -> bool:
-    """Put a failed or cancelled job back in the queue (manual retry)."""
+def requeue_job(conn, job_id: int, priority: int, more_attempts: int) -> bool:
+    """Put a failed, cancelled or waiting-to-retry job back in the queue now (manual retry).
+
+    Attempts keep counting (the history stays visible) and it gets ``more_attempts`` fresh ones.
+    """
     cursor = conn.execute(
         "UPDATE jobs SET status = 'queued', cancel_requested = 0, error = NULL, error_kind = NULL,"
-        " finished_at = NULL, eta_seconds = NULL, priority = ? WHERE id = ? AND status IN ('failed', 'cancelled')",
-        (priority, job_id))
+        " max_attempts = attempts + ?, finished_at = NULL, eta_seconds = NULL, next_attempt_at = NULL, priority = ?"
+        " WHERE id = ? AND status IN ('failed', 'cancelled', 'retrying')",
+        (more_attempts, priority, job_id))
     return cursor.rowcount == 1
 
 
@@ -263,6 +342,11 @@ def mark_stage_done(conn, episode_id: str, stage: str, now: float) -> None:
                  (episode_id, stage, now))
 
 
+def clear_stages(conn, episode_id: str, stages: Iterable[str]) -> None:
+    conn.executemany("DELETE FROM stage_checkpoints WHERE episode_id = ? AND stage = ?",
+                     [(episode_id, stage) for stage in stages])
+
+
 # --- clips and renders --------------------------------------------------------------------
 
 def replace_clips(conn, episode_id: str, clips: list[dict], now: float) -> None:
@@ -307,3 +391,263 @@ def remove_worker(conn, worker_id: str) -> None:
 
 def list_workers(conn) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM workers ORDER BY heartbeat_at DESC").fetchall()
+
+
+# --- dashboard (issue 6) ------------------------------------------------------------------
+
+@contextlib.contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction: several SELECTs that see one consistent state (one poll = one snapshot)."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+def throughput_by_day(conn, since: float) -> list[sqlite3.Row]:
+    """Per UTC day since ``since``: episodes whose job succeeded and their media seconds."""
+    return conn.execute(
+        "SELECT day, COUNT(*) AS episodes, COALESCE(SUM(duration), 0) AS media_seconds FROM ("
+        "  SELECT date(MAX(j.finished_at), 'unixepoch') AS day, e.duration AS duration"
+        "  FROM jobs j JOIN episodes e ON e.id = j.episode_id"
+        "  WHERE j.status = 'succeeded' AND j.finished_at >= ? GROUP BY j.episode_id"
+        ") GROUP BY day ORDER BY day", (since,)).fetchall()
+
+
+def media_seconds_processed(conn) -> float:
+    """Total duration of the episodes with at least one succeeded job (each counted once)."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(duration), 0) AS seconds FROM episodes"
+        " WHERE id IN (SELECT episode_id FROM jobs WHERE status = 'succeeded')").fetchone()
+    return float(row["seconds"])
+
+
+def stage_durations(conn, recent: int = 50) -> list[dict]:
+    """Per stage, over its ``recent`` last completed runs: run count, mean seconds, seconds per media hour.
+
+    The stages come from a skip-scan of the (kind, stage) index and each stage's last runs from
+    the same index, newest first, so the cost does not grow with the history.
+    """
+    stages = [row["stage"] for row in conn.execute(
+        "WITH RECURSIVE s(stage) AS ("
+        "  SELECT MIN(stage) FROM job_events WHERE kind = 'finished'"
+        "  UNION ALL"
+        "  SELECT (SELECT MIN(stage) FROM job_events WHERE kind = 'finished' AND stage > s.stage)"
+        "  FROM s WHERE s.stage IS NOT NULL"
+        ") SELECT stage FROM s WHERE stage IS NOT NULL").fetchall()]
+    result = []
+    for stage in stages:
+        row = conn.execute(
+            "SELECT COUNT(*) AS runs, AVG(seconds) AS mean_seconds,"
+            " SUM(seconds) * 3600.0 / NULLIF(SUM(media_seconds), 0) AS seconds_per_media_hour FROM ("
+            "  SELECT seconds, media_seconds FROM job_events WHERE kind = 'finished' AND stage = ?"
+            "  AND seconds IS NOT NULL ORDER BY id DESC LIMIT ?)", (stage, recent)).fetchone()
+        if row["runs"]:
+            result.append({"stage": stage, **dict(row)})
+    return result
+
+
+# --- enrichment and review (issue 4) ------------------------------------------------------
+
+def replace_suggested_clips(conn, episode_id: str, clips: list[dict], now: float) -> None:
+    """Swap an episode's clips for new suggestions (their renders go with them, by cascade)."""
+    conn.execute("DELETE FROM clips WHERE episode_id = ?", (episode_id,))
+    conn.executemany(
+        "INSERT INTO clips (id, episode_id, position, start, end, score, title, reason, source, hashtags_json,"
+        " score_detail_json, created_at) VALUES (:id, :episode_id, :position, :start, :end, :score, :title,"
+        " :reason, :source, :hashtags_json, :score_detail_json, :created_at)",
+        [dict(clip, episode_id=episode_id, position=i, created_at=now) for i, clip in enumerate(clips)])
+
+
+def get_clip(conn, clip_id: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM clips WHERE id = ?", (clip_id,)).fetchone()
+
+
+def set_clip_review_status(conn, clip_id: str, status: str, now: float) -> None:
+    conn.execute("UPDATE clips SET status = ?, edited_at = ? WHERE id = ?", (status, now, clip_id))
+
+
+def set_clip_bounds(conn, clip_id: str, start: float, end: float, now: float) -> None:
+    conn.execute("UPDATE clips SET start = ?, end = ?, edited_at = ? WHERE id = ?", (start, end, now, clip_id))
+
+
+def set_clip_render_choices(conn, clip_id: str, reframe: str | None, caption_style: str | None,
+                            now: float) -> None:
+    conn.execute("UPDATE clips SET reframe = ?, caption_style = ?, edited_at = ? WHERE id = ?",
+                 (reframe, caption_style, now, clip_id))
+
+
+def list_clip_renders(conn, clip_id: str) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM renders WHERE clip_id = ? ORDER BY variant", (clip_id,)).fetchall()
+
+
+def delete_clip_renders(conn, clip_id: str) -> None:
+    conn.execute("DELETE FROM renders WHERE clip_id = ?", (clip_id,))
+
+
+# --- ingestion and automation (issue 8) ---------------------------------------------------
+
+def set_episode_metadata(conn, episode_id: str, metadata_json: str, now: float) -> None:
+    conn.execute("UPDATE episodes SET metadata_json = ?, updated_at = ? WHERE id = ?",
+                 (metadata_json, now, episode_id))
+
+
+def set_episode_download(conn, episode_id: str, download_json: str, now: float) -> None:
+    conn.execute("UPDATE episodes SET download_json = ?, updated_at = ? WHERE id = ?",
+                 (download_json, now, episode_id))
+
+
+def set_episode_source_key(conn, episode_id: str, source_key: str) -> None:
+    conn.execute("UPDATE episodes SET source_key = ? WHERE id = ?", (source_key, episode_id))
+
+
+def find_episode_by_source_key(conn, source_key: str) -> sqlite3.Row | None:
+    """The newest episode (not deleted) that came from this normalised URL."""
+    return conn.execute("SELECT * FROM episodes WHERE source_key = ? AND deleted_at IS NULL"
+                        " ORDER BY created_at DESC LIMIT 1", (source_key,)).fetchone()
+
+
+def insert_feed(conn, url: str, source_key: str, title: str, kind: str, options_json: str,
+                interval_minutes: int, next_check_at: float, now: float) -> int:
+    cursor = conn.execute(
+        "INSERT INTO feeds (url, source_key, title, kind, options_json, interval_minutes, next_check_at,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (url, source_key, title, kind, options_json, interval_minutes, next_check_at, now))
+    return cursor.lastrowid
+
+
+def get_feed(conn, feed_id: int) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM feeds WHERE id = ?", (feed_id,)).fetchone()
+
+
+def get_feed_by_key(conn, source_key: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM feeds WHERE source_key = ?", (source_key,)).fetchone()
+
+
+def list_feeds(conn) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT f.*, (SELECT COUNT(*) FROM feed_entries e WHERE e.feed_id = f.id) AS entries_seen,"
+        " (SELECT COUNT(*) FROM feed_entries e WHERE e.feed_id = f.id AND e.job_id IS NOT NULL) AS entries_queued"
+        " FROM feeds f ORDER BY f.id").fetchall()
+
+
+def delete_feed(conn, feed_id: int) -> bool:
+    return conn.execute("DELETE FROM feeds WHERE id = ?", (feed_id,)).rowcount == 1
+
+
+def due_feed_ids(conn, now: float) -> list[int]:
+    rows = conn.execute("SELECT id FROM feeds WHERE next_check_at <= ? ORDER BY next_check_at, id", (now,))
+    return [row["id"] for row in rows.fetchall()]
+
+
+def set_feed_checked(conn, feed_id: int, title: str, next_check_at: float, now: float) -> None:
+    conn.execute("UPDATE feeds SET title = CASE WHEN ? = '' THEN title ELSE ? END, last_checked_at = ?,"
+                 " next_check_at = ?, last_error = NULL, failures = 0 WHERE id = ?",
+                 (title, title, now, next_check_at, feed_id))
+
+
+def set_feed_failed(conn, feed_id: int, error: str, next_check_at: float, now: float) -> None:
+    conn.execute("UPDATE feeds SET last_checked_at = ?, next_check_at = ?, last_error = ?, failures = failures + 1"
+                 " WHERE id = ?", (now, next_check_at, error, feed_id))
+
+
+def claim_feed_entry(conn, feed_id: int, entry_id: str, url: str, title: str, published_at: float | None,
+                     now: float) -> bool:
+    """Record an entry as seen; False if it already was (the UNIQUE key makes this the one gate)."""
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO feed_entries (feed_id, entry_id, url, title, published_at, seen_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)", (feed_id, entry_id, url, title, published_at, now))
+    return cursor.rowcount == 1
+
+
+def set_feed_entry_job(conn, feed_id: int, entry_id: str, episode_id: str | None, job_id: int | None,
+                       note: str | None) -> None:
+    conn.execute("UPDATE feed_entries SET episode_id = ?, job_id = ?, note = ? WHERE feed_id = ? AND entry_id = ?",
+                 (episode_id, job_id, note, feed_id, entry_id))
+
+
+def delete_feed_entry(conn, feed_id: int, entry_id: str) -> None:
+    conn.execute("DELETE FROM feed_entries WHERE feed_id = ? AND entry_id = ?", (feed_id, entry_id))
+
+
+def list_feed_entries(conn, feed_id: int, limit: int = 100) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM feed_entries WHERE feed_id = ? ORDER BY id DESC LIMIT ?",
+                        (feed_id, limit)).fetchall()
+
+
+def list_inbox_files(conn) -> dict[str, sqlite3.Row]:
+    return {row["name"]: row for row in conn.execute("SELECT * FROM inbox_files").fetchall()}
+
+
+def upsert_inbox_file(conn, name: str, size: int, mtime_ns: int, stable_since: float) -> None:
+    conn.execute("INSERT INTO inbox_files (name, size, mtime_ns, stable_since) VALUES (?, ?, ?, ?)"
+                 " ON CONFLICT(name) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
+                 " stable_since = excluded.stable_since", (name, size, mtime_ns, stable_since))
+
+
+def delete_inbox_file(conn, name: str) -> None:
+    conn.execute("DELETE FROM inbox_files WHERE name = ?", (name,))
+
+
+def insert_webhook_delivery(conn, job_id: int, url: str, event: str, body: bytes, now: float) -> int:
+    cursor = conn.execute("INSERT INTO webhook_deliveries (job_id, url, event, body, next_attempt_at, created_at)"
+                          " VALUES (?, ?, ?, ?, ?, ?)", (job_id, url, event, body, now, now))
+    return cursor.lastrowid
+
+
+def claim_webhook_delivery(conn, delivery_id: int, lease_until: float, now: float) -> sqlite3.Row | None:
+    """Take a due pending delivery for one attempt (pushes next_attempt_at to lease_until so nobody else does)."""
+    cursor = conn.execute("UPDATE webhook_deliveries SET next_attempt_at = ?, attempts = attempts + 1"
+                          " WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?",
+                          (lease_until, delivery_id, now))
+    if cursor.rowcount != 1:
+        return None
+    return conn.execute("SELECT * FROM webhook_deliveries WHERE id = ?", (delivery_id,)).fetchone()
+
+
+def record_webhook_attempt(conn, delivery_id: int, attempt: int, http_status: int | None, error: str | None,
+                           seconds: float, now: float) -> None:
+    conn.execute("INSERT INTO webhook_attempts (delivery_id, attempt, http_status, error, seconds, created_at)"
+                 " VALUES (?, ?, ?, ?, ?, ?)", (delivery_id, attempt, http_status, error, seconds, now))
+
+
+def set_webhook_delivery_result(conn, delivery_id: int, status: str, error: str | None, next_attempt_at: float,
+                                now: float) -> None:
+    conn.execute("UPDATE webhook_deliveries SET status = ?, last_error = ?, next_attempt_at = ?,"
+                 " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END WHERE id = ?",
+                 (status, error, next_attempt_at, status, now, delivery_id))
+
+
+def due_webhook_delivery_ids(conn, now: float) -> list[int]:
+    rows = conn.execute("SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?"
+                        " ORDER BY id", (now,)).fetchall()
+    return [row["id"] for row in rows]
+
+
+def list_webhook_deliveries(conn, job_id: int) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM webhook_deliveries WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
+
+
+def list_webhook_attempts(conn, delivery_id: int) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY id",
+                        (delivery_id,)).fetchall()
+
+
+def set_episode_title(conn, episode_id: str, title: str, now: float) -> None:
+    conn.execute("UPDATE episodes SET title = ?, updated_at = ? WHERE id = ?", (title, now, episode_id))
+
+
+# --- rendering (issue 5) ------------------------------------------------------------------
+
+def record_episode_render(conn, episode_id: str, kind: str, path: str, width: int, height: int,
+                          duration: float, size_bytes: int, now: float) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO episode_renders (episode_id, kind, path, width, height, duration, size_bytes,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (episode_id, kind, path, width, height, duration, size_bytes, now))
+
+
+def list_episode_renders(conn, episode_id: str) -> list[sqlite3.Row]:
+    return conn.execute("SELECT * FROM episode_renders WHERE episode_id = ? ORDER BY kind",
+                        (episode_id,)).fetchall()

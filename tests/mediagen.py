@@ -53,3 +53,66 @@ def tone_audio(out: Path, seconds: float) -> Path:
     """A sine tone in ``out``'s audio container (mp3, wav, m4a...)."""
     _run(ffmpeg.input(f"sine=frequency=440:duration={seconds}", f="lavfi").output(str(out)))
     return out
+
+
+def speech_at_offsets(out: Path, total_seconds: float, offsets: list[float], sample_rate: int = 16_000) -> Path:
+    """Silence ``total_seconds`` long with a copy of the speech sample starting at each offset.
+
+    Cheap stand-in for a long episode: the concat filter places every copy at an exact
+    sample position, so transcripts can be checked for drift. Offsets must be increasing and
+    the copies must not overlap or run past the end.
+    """
+    from pipeline.media import probe
+    speech_seconds = probe(SPEECH).duration
+    speech = (ffmpeg.input(str(SPEECH)).audio.filter("aresample", sample_rate)
+              .filter("aformat", channel_layouts="mono").filter_multi_output("asplit", len(offsets)))
+    parts, position = [], 0.0
+    for i, offset in enumerate(offsets):
+        if offset < position or offset + speech_seconds > total_seconds:
+            raise ValueError(f"speech copy at {offset}s overlaps another copy or the end")
+        if offset > position:
+            parts.append(ffmpeg.input(f"anullsrc=r={sample_rate}:cl=mono:d={offset - position}", f="lavfi"))
+        parts.append(speech[i].filter("atrim", end=speech_seconds))
+        position = offset + speech_seconds
+    if total_seconds > position:
+        parts.append(ffmpeg.input(f"anullsrc=r={sample_rate}:cl=mono:d={total_seconds - position}", f="lavfi"))
+    joined = ffmpeg.concat(*parts, v=0, a=1)
+    _run(ffmpeg.output(joined, str(out), ac=1, ar=sample_rate, acodec="pcm_s16le"))
+    return out
+
+
+def truncated_copy(source: Path, out: Path, fraction: float = 0.33) -> Path:
+    """The first ``fraction`` of a file, like an interrupted copy (an mp4 loses its index)."""
+    data = source.read_bytes()
+    out.write_bytes(data[: int(len(data) * fraction)])
+    return out
+
+
+def unknown_codec_mkv(out: Path, seconds: float = 2) -> Path:
+    """A Matroska file whose streams name codecs ffmpeg does not know (the codec ids are rewritten)."""
+    data = bytearray(tone_video(out.with_suffix(".src.webm"), seconds).read_bytes())
+    for old, new in ((b"V_VP9", b"V_ZZZ"), (b"A_OPUS", b"A_ZZZZ")):
+        at = data.index(old)
+        data[at:at + len(old)] = new
+    out.write_bytes(data)
+    return out
+
+
+def huge_declared_duration_mkv(out: Path, seconds: float = 2, declared_seconds: float = 36_000) -> Path:
+    """A short Matroska file whose header claims ``declared_seconds`` (the Segment Duration is rewritten)."""
+    import struct
+    data = bytearray(tone_video(out.with_suffix(".src.mkv"), seconds).read_bytes())
+    at = data.index(b"\x44\x89")   # EBML id of Segment/Info/Duration, in milliseconds
+    if data[at + 2] == 0x88:
+        struct.pack_into(">d", data, at + 3, declared_seconds * 1000)
+    else:
+        struct.pack_into(">f", data, at + 3, declared_seconds * 1000)
+    out.write_bytes(data)
+    return out
+
+
+def silence_audio(out: Path, seconds: float) -> Path:
+    """``seconds`` of digital silence, small (16 kHz mono AAC at 16 kbit/s)."""
+    _run(ffmpeg.input("anullsrc=r=16000:cl=mono", f="lavfi", t=seconds)
+         .output(str(out), acodec="aac", audio_bitrate="16k"))
+    return out
