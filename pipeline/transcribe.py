@@ -34,6 +34,7 @@ from pipeline.errors import BadInput, TransientError
 BUNDLED_MODELS = {"tiny.en"}
 SAMPLE_RATE = 16_000
 WINDOW_SECONDS = 300.0        # audio handed to an engine at once: bounds memory on long episodes
+PROGRESS_STEP_SECONDS = 30.0  # progress (and the cancel check) at least this often in audio position
 CUT_SEARCH_SECONDS = 20.0     # a window ends at the quietest 0.1 s of its last 20 s
 OPENAI_PIECE_SECONDS = 30.0   # openai-whisper gets VAD speech in pieces of one decoding window
 NO_SPEECH_NOTE = "No speech was detected."
@@ -336,17 +337,18 @@ def transcribe_file(path: Path, settings: TranscribeSettings, duration: float, o
     detected = None
     try:
         total = audio.samples / SAMPLE_RATE
+        progress = _PositionReporter(on_progress, duration or total)
         for first, samples in audio.windows():
             offset = first / SAMPLE_RATE
             window_segments, used_language = window_fn(model, samples, settings, language or detected)
             for seg in window_segments:
                 _shift(seg, offset)
                 segments.append(seg)
-                _report(on_progress, seg["end"], duration or total)
+                progress.advance(seg["end"])
             window_language = used_language()
             if detected is None and any(s["words"] for s in segments):
                 detected = window_language   # fixed from the first speech on, so windows agree
-            _report(on_progress, offset + len(samples) / SAMPLE_RATE, duration or total)
+            progress.advance(offset + len(samples) / SAMPLE_RATE)
     finally:
         audio.close()
     engine_default = "en" if _english_only(settings.model) else None
@@ -364,9 +366,23 @@ def _shift(segment: dict, offset: float) -> None:
         w["start"], w["end"] = round(w["start"] + offset, 3), round(w["end"] + offset, 3)
 
 
-def _report(on_progress, position: float, duration: float) -> None:
-    if on_progress and duration > 0:
-        on_progress(float(min(0.99, max(0.0, position / duration))))
+class _PositionReporter:
+    """Reports the audio position at least every ``PROGRESS_STEP_SECONDS`` of audio, even across
+    silence that VAD skips in an instant (each report is also a cancel check)."""
+
+    def __init__(self, on_progress, duration: float):
+        self.on_progress, self.duration, self.position = on_progress, duration, 0.0
+
+    def advance(self, position: float) -> None:
+        if not self.on_progress or self.duration <= 0:
+            return
+        while self.position + PROGRESS_STEP_SECONDS < position:
+            self._report(self.position + PROGRESS_STEP_SECONDS)
+        self._report(max(position, self.position))
+
+    def _report(self, position: float) -> None:
+        self.position = position
+        self.on_progress(float(min(0.99, max(0.0, position / self.duration))))
 
 
 def run(ctx: StageContext) -> None:

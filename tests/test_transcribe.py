@@ -228,8 +228,7 @@ def test_hour_long_episode_keeps_words_at_their_offsets_in_bounded_memory(tmp_pa
     progress = long_run["progress"]
     assert progress == sorted(progress) and progress[-1] >= 0.98
     gaps = np.diff([0.0] + progress) * 3600.0
-    assert gaps.max() <= transcribe.WINDOW_SECONDS + 1.0   # at least once a window, and per decoded segment
-    assert sum(1 for g in gaps if 0 < g <= 30.0) >= 20     # inside speech: every segment (<= 30 s) reports
+    assert gaps.max() <= transcribe.PROGRESS_STEP_SECONDS + 0.5   # every 30 s of audio, silence included
     # A whole-episode float32 array alone would add 230 MB (faster-whisper given the path peaks near 1 GB).
     assert long_run["peak_mb"] - short_run["peak_mb"] < 100, (long_run["peak_mb"], short_run["peak_mb"])
 
