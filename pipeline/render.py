@@ -278,6 +278,8 @@ def _encoder_args(encoder: str, settings: RenderSettings, fps: float, duration: 
                     **{"b:v": 0})
     else:
         args.update(vcodec="libx264", preset=settings.preset, crf=settings.crf)
+        if settings.x264_params:
+            args["x264-params"] = settings.x264_params
         if settings.threads > 0:
             args["threads"] = settings.threads
         elif outputs > 1:

@@ -41,6 +41,7 @@ def test_config_env_points_at_another_file(tmp_path, monkeypatch):
     ("render:\n  presett: fast\n", "render.presett: unknown setting"),
     ("render:\n  crf: high\n", "render.crf: must be a whole number"),
     ("render:\n  crf: 99\n", "render.crf: must be between 0 and 51"),
+    ("render:\n  x264_params: \"bframes 0; rm -rf /\"\n", "render.x264_params: must be '' or x264 options"),
     ("transcribe:\n  engine: whisperx\n", "transcribe.engine: must be"),
     ("enrich:\n  min_clip_seconds: 90\n  max_clip_seconds: 30\n", "enrich.min_clip_seconds"),
     ("render: 5\n", "render: must be a section"),
