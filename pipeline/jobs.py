@@ -100,7 +100,7 @@ def create(settings: Settings, source: str, title: str = "", priority: int = PRI
 def _local_source(settings: Settings, source: str) -> Path:
     """Check a local source path; a name that is not valid UTF-8 is linked under a safe name."""
     path = Path(source).expanduser()
-    shown = os.fsdecode(os.fsencode(source)).encode("utf-8", "replace").decode("utf-8")
+    shown = source.encode("utf-8", "replace").decode("utf-8")   # printable even if the name is not UTF-8
     if not path.exists():
         raise BadInput(f"File not found: {shown}")
     if path.is_dir():
