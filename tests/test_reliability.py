@@ -21,8 +21,12 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.fixture
 def fast(tmp_path, monkeypatch):
-    """Settings with quick heartbeats/reaping/retries, read by this process and its consumers."""
-    return use_config(tmp_path, monkeypatch)
+    """Settings with quick heartbeats/reaping/retries, read by this process and its consumers.
+
+    Renders use the production preset: the tests that kill or stop a worker mid-render need
+    the render to last a few seconds.
+    """
+    return use_config(tmp_path, monkeypatch, render={"preset": "veryfast"})
 
 
 def _job(settings, job_id):
@@ -36,17 +40,19 @@ def _event_kinds(settings, job_id):
 
 def test_killed_consumer_jobs_resume_after_restart_without_redoing_or_duplicating_work(fast, speech_video):
     """Five SIGKILLs at different points (mid-transcribe and mid-render); every job still succeeds."""
-    kill_points = [   # (job index, stage, least stage progress before the kill)
-        (0, "transcribe", 0.0), (0, "render", 0.15), (1, "render", 0.6), (2, "transcribe", 0.0), (2, "render", 0.3)]
+    # (stage, least stage progress) of whichever job is running: resumed jobs go back to the
+    # queue behind the others, so the order in which jobs reach these points is not fixed.
+    kill_points = [("transcribe", 0.0), ("render", 0.15), ("transcribe", 0.0), ("render", 0.5), ("render", 0.3)]
     consumer = Consumer(fast)
     try:
         consumer.start()
-        job_ids = [consumer.cli("enqueue", str(speech_video), "--max-clips", "1", "--min-seconds", "4",
-                                "--max-seconds", "6")["job_id"] for _ in range(3)]
-        for index, stage, least in kill_points:
-            job_id = job_ids[index]
-            wait_until(lambda j=job_id, s=stage, p=least: (row := _job(fast, j))["status"] == "running"
-                       and row["stage"] == s and row["stage_progress"] >= p, 180, 0.02, f"job {job_id} in {stage}")
+        job_ids = [consumer.cli("enqueue", str(speech_video), "--max-clips", "1", "--min-seconds", "5",
+                                "--max-seconds", "8")["job_id"] for _ in range(3)]
+        for stage, least in kill_points:
+            wait_until(lambda s=stage, p=least: any(
+                (row := _job(fast, j))["status"] == "running" and row["stage"] == s and row["stage_progress"] >= p
+                and row["worker_id"].endswith(f":{consumer.pid}")   # not a row the killed worker left behind
+                for j in job_ids), 180, 0.02, f"a job in {stage} at {least:.0%}")
             consumer.kill()
             wait_until(lambda: not ffmpeg_pids(str(fast.data_dir)), 10, 0.2, "orphaned ffmpeg to exit")
             consumer.start()
@@ -195,7 +201,7 @@ def test_sigterm_requeues_the_running_job_and_sigint_stops_it_at_a_stage_boundar
     assert consumer.stop(signal.SIGTERM, timeout=20) is not None
     wait_until(lambda: not ffmpeg_pids(str(fast.data_dir)), 5, 0.1, "ffmpeg to be stopped with the worker")
     assert _job(fast, job["job_id"])["status"] == "queued"
-    assert (None, "interrupted") in _event_kinds(fast, job["job_id"])
+    assert "interrupted" in [kind for _, kind in _event_kinds(fast, job["job_id"])]
 
     consumer.start()   # the requeued task is waiting in the queue
     wait_until(lambda: _job(fast, job["job_id"])["status"] == "running", 60, 0.05, "the job to restart")
