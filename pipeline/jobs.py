@@ -32,6 +32,7 @@ PRIORITY_INTERACTIVE = 50
 PRIORITY_FEED = 10
 
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
+WORKER_STALE_AFTER = 30.0   # seconds without a heartbeat before a consumer counts as gone
 JOB_STATUSES = ("queued", "running", "retrying") + FINAL_STATUSES
 
 
@@ -254,15 +255,13 @@ def events(settings: Settings, job_id: int) -> list[dict]:
 def stats(settings: Settings) -> dict:
     """Success rate, processing seconds per media hour by stage, failures by error kind, queue latency."""
     with db.session(settings.app_db_path) as conn, db.snapshot(conn):
-        counts = db.count_jobs_by_status(conn)
-        failures = db.failures_by_kind(conn)
+        outcome = outcomes(conn)
         stages = db.stage_durations(conn)
-        latencies = sorted(db.queue_latencies(conn))
-    finished = counts.get("succeeded", 0) + counts.get("failed", 0)
+    latencies = outcome["latencies"]
     return {
-        "jobs": {s: counts.get(s, 0) for s in JOB_STATUSES},
-        "success_rate": round(counts.get("succeeded", 0) / finished, 4) if finished else None,
-        "failures_by_kind": failures,
+        "jobs": outcome["counts"],
+        "success_rate": outcome["success_rate"],
+        "failures_by_kind": outcome["failures_by_kind"],
         "seconds_per_media_hour": {r["stage"]: round(r["seconds_per_media_hour"], 1)
                                    for r in stages if r["seconds_per_media_hour"] is not None},
         "queue_latency_seconds": {"median": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95),
@@ -270,17 +269,30 @@ def stats(settings: Settings) -> dict:
     }
 
 
+def outcomes(conn) -> dict:
+    """Counts per status, success rate, failures by kind and sorted queue latencies, from one connection."""
+    counts = db.count_jobs_by_status(conn)
+    finished = counts.get("succeeded", 0) + counts.get("failed", 0)
+    return {"counts": {s: counts.get(s, 0) for s in JOB_STATUSES},
+            "success_rate": round(counts.get("succeeded", 0) / finished, 4) if finished else None,
+            "failures_by_kind": db.failures_by_kind(conn),
+            "latencies": sorted(db.queue_latencies(conn))}
+
+
+def worker_liveness(conn, now: float, stale_after: float = WORKER_STALE_AFTER) -> dict:
+    """How many consumers sent a heartbeat within ``stale_after`` seconds, and the newest heartbeat's age."""
+    workers = db.list_workers(conn)
+    return {"workers_alive": sum(1 for w in workers if now - w["heartbeat_at"] <= stale_after),
+            "last_heartbeat_age": round(now - workers[0]["heartbeat_at"], 1) if workers else None}
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 3) if values else None
 
 
-def queue_overview(settings: Settings, worker_stale_after: float = 30.0) -> dict:
+def queue_overview(settings: Settings, worker_stale_after: float = WORKER_STALE_AFTER) -> dict:
     """Counts per status and whether a worker has sent a heartbeat recently."""
     with db.session(settings.app_db_path) as conn:
         counts = db.count_jobs_by_status(conn)
-        workers = db.list_workers(conn)
-    now = time.time()
-    alive = [w for w in workers if now - w["heartbeat_at"] <= worker_stale_after]
-    return {"counts": {s: counts.get(s, 0) for s in JOB_STATUSES},
-            "workers_alive": len(alive),
-            "last_heartbeat_age": round(now - workers[0]["heartbeat_at"], 1) if workers else None}
+        liveness = worker_liveness(conn, time.time(), worker_stale_after)
+    return {"counts": {s: counts.get(s, 0) for s in JOB_STATUSES}, **liveness}

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 from pipeline import db, episodes, jobs, storage
 from pipeline.config import Settings
+from pipeline.progress import ALL_STAGES
 
-STAGE_ORDER = ("ingest", "extract_audio", "transcribe", "enrich", "render", "episode_render")
-WORKER_STALE_AFTER = 30.0   # seconds without a heartbeat before a worker counts as gone
+_STAGE_INDEX = {stage: i for i, stage in enumerate(ALL_STAGES)}   # pipeline order for charts and tables
 
 
 def overview(settings: Settings, days: int = 14, failures: int = 5) -> dict:
@@ -24,31 +24,26 @@ def overview(settings: Settings, days: int = 14, failures: int = 5) -> dict:
     first_day = today - timedelta(days=days - 1)
     since = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC).timestamp()
     with db.session(settings.app_db_path) as conn, db.snapshot(conn):
-        counts = db.count_jobs_by_status(conn)
-        workers = db.list_workers(conn)
+        outcome = jobs.outcomes(conn)
+        liveness = jobs.worker_liveness(conn, now)
         per_day = {row["day"]: row for row in db.throughput_by_day(conn, since)}
         media_seconds = db.media_seconds_processed(conn)
         stages = db.stage_durations(conn)
         failed = [jobs.to_json(row) for row in db.list_jobs(conn, status="failed", limit=failures)]
-        failure_kinds = db.failures_by_kind(conn)
-        latencies = sorted(db.queue_latencies(conn))
-    alive = [w for w in workers if now - w["heartbeat_at"] <= WORKER_STALE_AFTER]
+    latencies = outcome["latencies"]
     throughput = []
     for offset in range(days):
         day = (first_day + timedelta(days=offset)).isoformat()
         row = per_day.get(day)
         throughput.append({"day": day, "episodes": row["episodes"] if row else 0,
                            "media_hours": round(row["media_seconds"] / 3600, 3) if row else 0.0})
-    order = {stage: i for i, stage in enumerate(STAGE_ORDER)}
-    stage_rows = sorted(stages, key=lambda r: order.get(r["stage"], len(order)))
-    finished = counts.get("succeeded", 0) + counts.get("failed", 0)
+    stage_rows = sorted(stages, key=lambda r: _STAGE_INDEX.get(r["stage"], len(_STAGE_INDEX)))
     return {
-        "counts": {status: counts.get(status, 0) for status in jobs.JOB_STATUSES},
-        "success_rate": round(counts.get("succeeded", 0) / finished, 4) if finished else None,
+        "counts": outcome["counts"],
+        "success_rate": outcome["success_rate"],
         "queue_latency_median": round(latencies[len(latencies) // 2], 1) if latencies else None,
-        "failures_by_kind": failure_kinds,
-        "workers_alive": len(alive),
-        "last_heartbeat_age": round(now - workers[0]["heartbeat_at"], 1) if workers else None,
+        "failures_by_kind": outcome["failures_by_kind"],
+        **liveness,
         "media_hours": round(media_seconds / 3600, 3),
         "throughput": throughput,
         "stages": [{"stage": r["stage"], "runs": r["runs"], "mean_seconds": round(r["mean_seconds"], 2),
@@ -64,9 +59,8 @@ def stage_timeline(events: list[dict]) -> list[dict]:
     for event in events:
         if event["stage"] and event["kind"] in ("finished", "failed") and event["seconds"] is not None:
             seconds[event["stage"]] = event["seconds"]
-    order = {stage: i for i, stage in enumerate(STAGE_ORDER)}
     return [{"stage": stage, "seconds": round(value, 2)}
-            for stage, value in sorted(seconds.items(), key=lambda kv: order.get(kv[0], len(order)))]
+            for stage, value in sorted(seconds.items(), key=lambda kv: _STAGE_INDEX.get(kv[0], len(_STAGE_INDEX)))]
 
 
 def episode_footprint(settings: Settings, episode_id: str) -> dict:
