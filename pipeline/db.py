@@ -349,20 +349,8 @@ def clear_stages(conn, episode_id: str, stages: Iterable[str]) -> None:
 
 # --- clips and renders --------------------------------------------------------------------
 
-def replace_clips(conn, episode_id: str, clips: list[dict], now: float) -> None:
-    conn.execute("DELETE FROM clips WHERE episode_id = ?", (episode_id,))
-    conn.executemany(
-        "INSERT INTO clips (id, episode_id, position, start, end, score, title, reason, created_at)"
-        " VALUES (:id, :episode_id, :position, :start, :end, :score, :title, :reason, :created_at)",
-        [dict(clip, episode_id=episode_id, position=i, created_at=now) for i, clip in enumerate(clips)])
-
-
 def list_clips(conn, episode_id: str) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM clips WHERE episode_id = ? ORDER BY position", (episode_id,)).fetchall()
-
-
-def set_clip_status(conn, clip_id: str, status: str) -> None:
-    conn.execute("UPDATE clips SET status = ? WHERE id = ?", (status, clip_id))
 
 
 def record_render(conn, clip_id: str, variant: str, path: str, width: int, height: int,
@@ -450,14 +438,18 @@ def stage_durations(conn, recent: int = 50) -> list[dict]:
 
 # --- enrichment and review (issue 4) ------------------------------------------------------
 
-def replace_suggested_clips(conn, episode_id: str, clips: list[dict], now: float) -> None:
-    """Swap an episode's clips for new suggestions (their renders go with them, by cascade)."""
+def replace_clips(conn, episode_id: str, clips: list[dict], now: float) -> None:
+    """Swap an episode's clips for new suggestions (their renders go with them, by cascade).
+
+    ``source``, ``hashtags_json`` and ``score_detail_json`` are optional per clip.
+    """
     conn.execute("DELETE FROM clips WHERE episode_id = ?", (episode_id,))
     conn.executemany(
         "INSERT INTO clips (id, episode_id, position, start, end, score, title, reason, source, hashtags_json,"
         " score_detail_json, created_at) VALUES (:id, :episode_id, :position, :start, :end, :score, :title,"
         " :reason, :source, :hashtags_json, :score_detail_json, :created_at)",
-        [dict(clip, episode_id=episode_id, position=i, created_at=now) for i, clip in enumerate(clips)])
+        [{"source": "heuristic", "hashtags_json": "[]", "score_detail_json": None, **clip,
+          "episode_id": episode_id, "position": i, "created_at": now} for i, clip in enumerate(clips)])
 
 
 def get_clip(conn, clip_id: str) -> sqlite3.Row | None:

@@ -109,6 +109,6 @@ def run(ctx: StageContext) -> None:
         db.set_episode_enrichment(conn, ctx.episode_id, json.dumps(enrichment), now)
         if enrichment["title"]:
             db.set_episode_title_if_empty(conn, ctx.episode_id, enrichment["title"], now)
-        db.replace_suggested_clips(conn, ctx.episode_id, rows, now)
+        db.replace_clips(conn, ctx.episode_id, rows, now)
     storage.remove_tree(ctx.episode_dir / "clips")   # renders of earlier suggestions, if any
     ctx.progress(1.0)

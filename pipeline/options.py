@@ -31,9 +31,8 @@ def validate(settings: Settings, options: dict | None) -> dict:
 
 
 def caption_styles(settings: Settings) -> tuple[str, ...]:
-    """Caption preset names the config defines (empty when the render settings have none)."""
-    presets = getattr(settings.render, "caption_presets", None) or {}
-    return tuple(presets)
+    """Caption preset names the config defines (``render.caption_presets``)."""
+    return tuple(settings.render.caption_presets)
 
 
 def _choice(allowed):

@@ -22,7 +22,6 @@ from pathlib import Path
 import av
 import numpy as np
 
-MODES = ("center", "face", "fit")
 SAMPLE_FPS = 4.0          # detector runs per second of video
 ANALYSIS_WIDTH = 480      # frames are scaled to this width for detection
 DEAD_ZONE = 0.18          # the face may drift this share of the crop width from its centre before the camera moves

@@ -33,16 +33,16 @@ import ffmpeg
 
 from pipeline import media, reframe
 from pipeline.captions import build_ass, build_srt
-from pipeline.config import PROJECT_ROOT, CaptionPreset, RenderSettings, Settings
+from pipeline.config import PROJECT_ROOT, CaptionPreset, RenderSettings
 from pipeline.errors import BadInput, Cancelled, PipelineError, TransientError
 from pipeline.media import MediaInfo
+from pipeline.options import REFRAME_MODES
 from pipeline.storage import temp_path, write_text_atomic
 
 log = logging.getLogger("clipdesk.render")
 
 SIZES = {"9x16": (1080, 1920), "16x9": (1920, 1080), "1x1": (1080, 1080)}
 DEFAULT_ASPECTS = ("9x16", "16x9")
-REFRAME_MODES = reframe.MODES
 AUDIO_ONLY_FPS = 30
 SILENCE_LUFS = -60.0       # quieter than this is silence: no gain is applied
 MAX_CORRECTION_DB = 6.0    # most the limiter's loudness loss is made up for
@@ -59,11 +59,6 @@ def variants_for(aspects) -> tuple[str, ...]:
 
 
 VARIANTS = variants_for(DEFAULT_ASPECTS)
-
-
-def caption_presets(settings: Settings) -> list[str]:
-    """Names of the caption presets the config defines (what the review page offers)."""
-    return list(settings.render.caption_presets)
 
 
 def default_aspects(render: RenderSettings) -> tuple[str, ...]:
