@@ -186,9 +186,10 @@ def _require_free_disk(settings: Settings, ctx: StageContext, stage: str) -> Non
         return
     free = storage.free_bytes(settings.data_dir)
     need = settings.worker.min_free_mb * MB
-    if stage == "ingest" and ctx.episode()["source_kind"] == "path":
+    episode = ctx.episode() if stage == "ingest" else None
+    if episode is not None and episode["source_kind"] == "path":
         try:
-            need += Path(ctx.episode()["source_uri"]).stat().st_size
+            need += Path(episode["source_uri"]).stat().st_size
         except OSError:
             pass   # ingest itself reports a missing file
     if free < need:

@@ -125,33 +125,35 @@ def _state_dict(variables: dict[str, np.ndarray]) -> tuple[dict, dict[str, np.nd
             if name != "key":
                 state[f"{target}.{name}.bias"] = bias
 
+    def self_attention(dst: str, src: str) -> None:
+        split(f"{dst}.attn", f"{src}/self_attention/linear_0", ("query", "key", "value"))
+        linear(f"{dst}.attn.out", f"{src}/self_attention/linear_1")
+        norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
+
+    def mlp(dst: str, src: str) -> None:
+        linear(f"{dst}.mlp.0", f"{src}/ffn/linear_0")
+        linear(f"{dst}.mlp.2", f"{src}/ffn/linear_1")
+        norm(f"{dst}.mlp_ln", f"{src}/ffn/layer_norm")
+
     state["encoder.conv1.weight"], state["encoder.conv1.bias"] = w("encoder/conv1/weight"), w("encoder/conv1/bias")
     state["encoder.conv2.weight"], state["encoder.conv2.bias"] = w("encoder/conv2/weight"), w("encoder/conv2/bias")
     state["encoder.positional_embedding"] = w("encoder/position_encodings/encodings")
     for i in range(_layers(variables, "encoder")):
         src, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        split(f"{dst}.attn", f"{src}/self_attention/linear_0", ("query", "key", "value"))
-        linear(f"{dst}.attn.out", f"{src}/self_attention/linear_1")
-        norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
-        linear(f"{dst}.mlp.0", f"{src}/ffn/linear_0")
-        linear(f"{dst}.mlp.2", f"{src}/ffn/linear_1")
-        norm(f"{dst}.mlp_ln", f"{src}/ffn/layer_norm")
+        self_attention(dst, src)
+        mlp(dst, src)
     norm("encoder.ln_post", "encoder/layer_norm")
 
     state["decoder.token_embedding.weight"] = w("decoder/embeddings/weight")
     state["decoder.positional_embedding"] = w("decoder/position_encodings/encodings")
     for i in range(_layers(variables, "decoder")):
         src, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        split(f"{dst}.attn", f"{src}/self_attention/linear_0", ("query", "key", "value"))
-        linear(f"{dst}.attn.out", f"{src}/self_attention/linear_1")
-        norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
+        self_attention(dst, src)
         linear(f"{dst}.cross_attn.query", f"{src}/attention/linear_0")
         split(f"{dst}.cross_attn", f"{src}/attention/linear_1", ("key", "value"))
         linear(f"{dst}.cross_attn.out", f"{src}/attention/linear_2")
         norm(f"{dst}.cross_attn_ln", f"{src}/attention/layer_norm")
-        linear(f"{dst}.mlp.0", f"{src}/ffn/linear_0")
-        linear(f"{dst}.mlp.2", f"{src}/ffn/linear_1")
-        norm(f"{dst}.mlp_ln", f"{src}/ffn/layer_norm")
+        mlp(dst, src)
     norm("decoder.ln", "decoder/layer_norm")
 
     audio_width = state["encoder.conv1.weight"].shape[0]
