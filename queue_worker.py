@@ -2,12 +2,14 @@
 
 Job rows in the app DB are the source of truth; the queue only carries job ids. The
 queue has its own SQLite file because Huey takes an exclusive lock on every poll.
-Reliability lives in ``pipeline.runner`` (retries, heartbeats) and ``pipeline.recovery``
-(the reaper); this module connects them to Huey:
+Two tasks run the units of a job (``pipeline.runner``): ``process_job`` runs one stage and
+``render_clip`` one clip of the render fan-out; the runner queues what follows through
+``HueyQueue``. Reliability lives in ``pipeline.runner`` (retries, heartbeats) and
+``pipeline.recovery`` (the reaper); this module connects them to Huey:
 
-- a job that ends an attempt as ``retrying`` is scheduled again after its backoff delay;
-- SIGINT (graceful): running jobs stop after their current stage and go back to the queue;
-- SIGTERM (now): ffmpeg children are stopped and running jobs go back to the queue at once;
+- ``-w N`` runs N units at once; each gets ``cores // N`` threads (``pipeline.threads``);
+- SIGINT (graceful): running units finish, nothing new starts; the queue keeps the rest;
+- SIGTERM (now): ffmpeg children are stopped and running units go back to the queue at once;
 - every consumer reaps orphaned jobs at start and every ``worker.reap_seconds``.
 """
 
@@ -32,7 +34,7 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class GracefulConsumer(Consumer):
-    """Huey's consumer, telling running jobs to stop at the next stage boundary on SIGINT."""
+    """Huey's consumer, telling running units to finish and nothing new to start on SIGINT."""
 
     def stop(self, graceful=False):
         if graceful:
@@ -42,68 +44,93 @@ class GracefulConsumer(Consumer):
 
 class ClipdeskHuey(SqliteHuey):
     def create_consumer(self, **options):
+        global WORKERS
+        WORKERS = options.get("workers", 1)   # tasks at once: each gets cores // WORKERS threads
         return GracefulConsumer(self, **options)
 
 
-huey = ClipdeskHuey("clipdesk", filename=str(settings.queue_db_path))
+# No result store: job and unit rows hold every outcome, and unread results would pile up.
+huey = ClipdeskHuey("clipdesk", filename=str(settings.queue_db_path), results=False)
+WORKERS = 1
 
 
 @huey.task()
 def process_job(job_id: int) -> str:
-    status = runner.run_job(settings, job_id, WORKER_ID)
-    if status in ("retrying", "queued"):   # a backoff wait, or interrupted by a graceful shutdown
-        _schedule_saved(job_id)
-    return status
+    """One stage of a job (the runner queues the next one)."""
+    return runner.run_stage(settings, job_id, QUEUE, WORKER_ID, WORKERS)
+
+
+@huey.task()
+def render_clip(unit_id: int) -> str:
+    """One clip of a job's render stage."""
+    return runner.run_render_unit(settings, unit_id, QUEUE, WORKER_ID, WORKERS)
+
+
+class HueyQueue:
+    """The runner's ``TaskQueue`` on Huey."""
+
+    def stage(self, job_id: int, priority: int, delay: float = 0.0) -> str:
+        return _enqueue(process_job.s(job_id, priority=priority, delay=delay if delay > 0 else None))
+
+    def render_unit(self, unit_id: int, priority: int) -> str:
+        return _enqueue(render_clip.s(unit_id, priority=priority))
+
+
+def _enqueue(task) -> str:
+    huey.enqueue(task)   # with results=False it returns nothing; the task knows its id
+    return task.id
+
+
+QUEUE = HueyQueue()
 
 
 def dispatch(job_id: int, priority: int) -> str:
     """Put a job on the queue; returns the Huey task id (kept on the job row)."""
-    return process_job(job_id, priority=priority).id
-
-
-def schedule(job_id: int, priority: int, delay: float) -> str:
-    """Put a job on the queue to run after ``delay`` seconds (retries, recovered jobs)."""
-    if delay <= 0:
-        return dispatch(job_id, priority)
-    return process_job.schedule((job_id,), delay=delay, priority=priority).id
-
-
-def _schedule_saved(job_id: int) -> None:
-    with db.session(settings.app_db_path) as conn:
-        job = db.get_job(conn, job_id)
-    delay = max(0.0, (job["next_attempt_at"] or 0) - time.time())
-    task_id = schedule(job_id, job["priority"], delay)
-    with db.session(settings.app_db_path) as conn:
-        db.set_job_task_id(conn, job_id, task_id)
+    return QUEUE.stage(job_id, priority)
 
 
 @huey.signal(signals.SIGNAL_INTERRUPTED)
 def requeue_interrupted(signal, task, *args, **kwargs) -> None:
-    """SIGTERM: the consumer exits now. Stop ffmpeg and put the job back, to resume at its stage."""
+    """SIGTERM: the consumer exits now. Stop ffmpeg and put the job or clip back, to resume where it was."""
     try:
         runner.ABORT.set()
         media.stop_all()
-        if task.name != process_job.task_class.__name__:
-            return
-        job_id = task.args[0]
         with db.session(settings.app_db_path) as conn, db.transaction(conn):
-            if db.return_to_queue(conn, job_id):
-                db.add_event(conn, job_id, None, "interrupted", time.time(),
+            if task.name == process_job.task_class.__name__:
+                job = db.get_job(conn, task.args[0])
+                if not db.return_to_queue(conn, job["id"]):
+                    return
+                db.add_event(conn, job["id"], None, "interrupted", time.time(),
                              message="The worker was stopped; the job resumes where it left off.")
-        _schedule_saved(job_id)
+            elif task.name == render_clip.task_class.__name__:
+                unit = db.get_unit(conn, task.args[0])
+                if not db.return_unit_to_queue(conn, unit["id"]):
+                    return
+                db.add_event(conn, unit["job_id"], "render", "interrupted", time.time(),
+                             message=f"The worker was stopped; clip {unit['clip_id']} renders again.")
+            else:
+                return
+        if task.name == process_job.task_class.__name__:
+            runner.dispatch_stage(settings, QUEUE, job["id"], job["priority"])
+        else:
+            runner.dispatch_unit(settings, QUEUE, unit["id"], unit["priority"])
     except Exception:   # a raising handler would stop Huey's other handlers
         log.exception("could not requeue interrupted task %s", task.id)
 
 
-def waiting_job_ids() -> set[int]:
-    """Jobs that have a task waiting in the queue, now or scheduled."""
-    name = process_job.task_class.__name__
-    tasks = list(huey.pending()) + list(huey.scheduled())
-    return {task.args[0] for task in tasks if task.name == name and task.args}
+def waiting_ids() -> tuple[set[int], set[int]]:
+    """(job ids, render unit ids) that have a task waiting in the queue, now or scheduled."""
+    jobs, units = set(), set()
+    for task in list(huey.pending()) + list(huey.scheduled()):
+        if task.name == process_job.task_class.__name__ and task.args:
+            jobs.add(task.args[0])
+        elif task.name == render_clip.task_class.__name__ and task.args:
+            units.add(task.args[0])
+    return jobs, units
 
 
 def reap() -> list[int]:
-    return recovery.reap(settings, waiting_job_ids(), schedule)
+    return recovery.reap(settings, *waiting_ids(), QUEUE)
 
 
 _threads_started = threading.Event()
@@ -132,7 +159,7 @@ def _every(seconds: float, action) -> None:
 
 def _beat() -> None:
     with db.session(settings.app_db_path) as conn:
-        db.worker_heartbeat(conn, WORKER_ID, time.time())
+        db.worker_heartbeat(conn, WORKER_ID, time.time(), WORKERS)
 
 
 @huey.on_shutdown()

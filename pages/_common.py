@@ -217,9 +217,19 @@ def job_label(job: dict) -> str:
 def job_progress_text(job: dict) -> str:
     stage = (job.get("stage") or "waiting").replace("_", " ")
     text = f"{stage} · {percent(job['progress'])}"
+    if job.get("starts_in_seconds") is not None:
+        return f"{text} · {forecast_text(job)}"
     if job.get("eta_seconds") is not None:
         text += f" · about {human_seconds(job['eta_seconds'])} left"
     return text
+
+
+def forecast_text(job: dict) -> str:
+    """"starts in ~X, done in ~Y" for a queued job (from the learned rates and the queue ahead of it)."""
+    if job.get("starts_in_seconds") is None or job.get("eta_seconds") is None:
+        return ""
+    start = "starts now" if job["starts_in_seconds"] < 1 else f"starts in ~{human_seconds(job['starts_in_seconds'])}"
+    return f"{start}, done in ~{human_seconds(job['eta_seconds'])}"
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}<>#|~$])")

@@ -45,8 +45,9 @@ def wait_text(job: dict) -> str:
         return c.human_seconds(job["eta_seconds"]) if job["eta_seconds"] is not None else "…"
     if job["status"] == "retrying" and job.get("next_attempt_at"):
         left = datetime.fromisoformat(job["next_attempt_at"]).timestamp() - datetime.now(UTC).timestamp()
-        return f"retry in {c.human_seconds(max(left, 0))}"
-    return ""
+        return f"retry in {c.human_seconds(max(left, 0))}" + (f"; done in ~{c.human_seconds(job['eta_seconds'])}"
+                                                              if job.get("eta_seconds") is not None else "")
+    return c.forecast_text(job)
 
 
 def table_rows(job_list: list[dict]) -> pd.DataFrame:
@@ -202,6 +203,17 @@ def details(job_id: int, status_at_page_run: str) -> None:
         "At (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
         "Message": st.column_config.TextColumn(width="large"),
     })
+    units = jobs.units(settings, job_id)
+    if units:
+        st.caption(f"Rendering runs one task per clip: {sum(u['status'] == 'done' for u in units)} of"
+                   f" {len(units)} done")
+        st.dataframe(pd.DataFrame([{
+            "Clip": u["clip_title"], "Status": u["status"], "Progress": u["progress"],
+            "Length": c.human_seconds(u["clip_seconds"]), "Took": c.human_seconds(u["seconds"]) if u["seconds"] else "",
+            "Worker": u["worker_id"] or "", "Error": u["error"] or "",
+        } for u in units]), hide_index=True, column_config={
+            "Progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
+        })
 
 
 details(job_id, job["status"])

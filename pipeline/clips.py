@@ -13,6 +13,7 @@ the job options ``reframe`` / ``caption_style``, which win over the config.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import db, media, storage, transcript
@@ -29,36 +30,41 @@ def is_complete(clip_id: str, renders: list, data_dir: Path, variants: tuple[str
     return done >= set(variants)
 
 
-def run(ctx: StageContext) -> None:
+def pending(ctx: StageContext) -> list:
+    """The episode's clips that are not rejected and not fully rendered, in episode order."""
     with db.session(ctx.settings.app_db_path) as conn:
         clips = [c for c in db.list_clips(conn, ctx.episode_id) if c["status"] != "rejected"]
         renders = db.list_renders(conn, ctx.episode_id)
     variants = expected_variants(ctx)
-    todo = [c for c in clips if not is_complete(c["id"], renders, ctx.settings.data_dir, variants)]
-    if not todo:
-        ctx.progress(1.0)
-        return
-    info = ctx.media()
-    source = ctx.source_path()
+    return [c for c in clips if not is_complete(c["id"], renders, ctx.settings.data_dir, variants)]
+
+
+def render_one(ctx: StageContext, clip, report: Callable[[float], None]) -> None:
+    """Render one clip in all its variants and record them (one queued unit of the render stage)."""
     words = transcript.all_words(transcript.load(ctx.transcript_path()))
+    out_dir = storage.clip_dir(ctx.settings.data_dir, ctx.episode_id, clip["id"])
+    outputs = render_clip(ctx.source_path(), ctx.media(), clip["start"], clip["end"], words, out_dir,
+                          ctx.settings.paths.fonts_dir, ctx.settings.render, report,
+                          aspects=ctx.options.get("aspects"),
+                          reframe_mode=clip["reframe"] or ctx.options.get("reframe"),
+                          caption_style=clip["caption_style"] or ctx.options.get("caption_style"))
+    _record(ctx, clip["id"], outputs)
+
+
+def run(ctx: StageContext) -> None:
+    """Render every pending clip here, one after another (the queue runs them as parallel units)."""
+    todo = pending(ctx)
     total = sum(c["end"] - c["start"] for c in todo)
     done_seconds = 0.0
     for clip in todo:
         length = clip["end"] - clip["start"]
-        out_dir = storage.clip_dir(ctx.settings.data_dir, ctx.episode_id, clip["id"])
-        base = done_seconds
 
-        def report(fraction: float, base=base, length=length) -> None:
+        def report(fraction: float, base=done_seconds, length=length) -> None:
             ctx.progress((base + fraction * length) / total)
 
-        outputs = render_clip(source, info, clip["start"], clip["end"], words, out_dir,
-                              ctx.settings.paths.fonts_dir, ctx.settings.render, report,
-                              aspects=ctx.options.get("aspects"),
-                              reframe_mode=clip["reframe"] or ctx.options.get("reframe"),
-                              caption_style=clip["caption_style"] or ctx.options.get("caption_style"))
-        _record(ctx, clip["id"], outputs)
+        render_one(ctx, clip, report)
         done_seconds += length
-        ctx.progress(done_seconds / total)
+    ctx.progress(1.0)
 
 
 def _record(ctx: StageContext, clip_id: str, outputs: dict[str, Path]) -> None:

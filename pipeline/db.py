@@ -199,18 +199,33 @@ def count_jobs_by_status(conn) -> dict[str, int]:
 
 
 def start_job(conn, job_id: int, now: float, worker_id: str | None = None) -> bool:
-    """Claim a queued job, or a retrying one whose time has come; False for anything else.
+    """Claim a job to run its next stage; False when another task has it or it is not runnable.
 
-    Only one task can win the claim, so a job dispatched twice (say by the reaper and a late
-    original task) still runs once at a time.
+    Claimable: a queued job, a retrying one whose time has come (both count an attempt), or a
+    running one between stages (no worker holds it and no clip is rendering). Only one task can
+    win, so a job dispatched twice (say by the reaper and a late original task) still runs once.
     """
     cursor = conn.execute(
-        "UPDATE jobs SET status = 'running', attempts = attempts + 1, error = NULL, error_kind = NULL,"
-        " started_at = COALESCE(started_at, ?), heartbeat_at = ?, finished_at = NULL, next_attempt_at = NULL,"
-        " worker_id = ?"
+        "UPDATE jobs SET attempts = attempts + (status != 'running'), status = 'running', error = NULL,"
+        " error_kind = NULL, started_at = COALESCE(started_at, ?), heartbeat_at = ?, finished_at = NULL,"
+        " next_attempt_at = NULL, worker_id = ?"
         " WHERE id = ? AND cancel_requested = 0"
-        " AND (status = 'queued' OR (status = 'retrying' AND COALESCE(next_attempt_at, 0) <= ?))",
+        " AND (status = 'queued' OR (status = 'retrying' AND COALESCE(next_attempt_at, 0) <= ?)"
+        "      OR (status = 'running' AND worker_id IS NULL AND NOT EXISTS ("
+        "          SELECT 1 FROM render_units u WHERE u.job_id = jobs.id AND u.status IN ('queued', 'running'))))",
         (now, now, worker_id, job_id, now))
+    return cursor.rowcount == 1
+
+
+def release_job(conn, job_id: int) -> None:
+    """A stage ended well: the job stays running, waiting in the queue for its next unit."""
+    conn.execute("UPDATE jobs SET worker_id = NULL WHERE id = ? AND status = 'running'", (job_id,))
+
+
+def take_job_after_units(conn, job_id: int, worker_id: str | None, now: float) -> bool:
+    """The task that ended a job's last clip unit takes the job over to close its render stage."""
+    cursor = conn.execute("UPDATE jobs SET worker_id = ?, heartbeat_at = ? WHERE id = ? AND status = 'running'"
+                          " AND worker_id IS NULL", (worker_id, now, job_id))
     return cursor.rowcount == 1
 
 
@@ -246,8 +261,10 @@ def return_to_queue(conn, job_id: int) -> bool:
 
 def orphan_candidates(conn) -> list[sqlite3.Row]:
     """Unfinished jobs, for the reaper to check against workers and the queue."""
-    return conn.execute("SELECT * FROM jobs WHERE status IN ('queued', 'running', 'retrying')"
-                        " ORDER BY priority DESC, id").fetchall()
+    return conn.execute("SELECT j.*, (SELECT COUNT(*) FROM render_units u WHERE u.job_id = j.id"
+                        " AND u.status IN ('queued', 'running')) AS active_units"
+                        " FROM jobs j WHERE j.status IN ('queued', 'running', 'retrying')"
+                        " ORDER BY j.priority DESC, j.id").fetchall()
 
 
 def active_jobs_for_episode(conn, episode_id: str) -> list[sqlite3.Row]:
@@ -295,9 +312,15 @@ def requeue_job(conn, job_id: int, priority: int, more_attempts: int) -> bool:
 
 
 def request_cancel(conn, job_id: int, now: float) -> str | None:
-    """Flag a job for cancellation; a queued job is cancelled at once. Returns the new status."""
-    conn.execute("UPDATE jobs SET status = 'cancelled', cancel_requested = 1, finished_at = ?"
-                 " WHERE id = ? AND status IN ('queued', 'retrying')", (now, job_id))
+    """Flag a job for cancellation. A job no task is working on (queued, waiting to retry, or
+    between stages with no clip rendering) is cancelled at once, with its queued clip units.
+    Returns the new status."""
+    conn.execute("UPDATE render_units SET status = 'cancelled', finished_at = ? WHERE job_id = ?"
+                 " AND status = 'queued'", (now, job_id))
+    conn.execute("UPDATE jobs SET status = 'cancelled', cancel_requested = 1, finished_at = ?, eta_seconds = NULL"
+                 " WHERE id = ? AND (status IN ('queued', 'retrying') OR (status = 'running' AND worker_id IS NULL"
+                 " AND NOT EXISTS (SELECT 1 FROM render_units u WHERE u.job_id = jobs.id AND u.status = 'running')))",
+                 (now, job_id))
     conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", (job_id,))
     row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return row["status"] if row else None
@@ -311,23 +334,127 @@ def is_cancel_requested(conn, job_id: int) -> bool:
 # --- job events -------------------------------------------------------------------------
 
 def add_event(conn, job_id: int, stage: str | None, kind: str, now: float, message: str | None = None,
-              seconds: float | None = None, media_seconds: float | None = None) -> None:
-    conn.execute("INSERT INTO job_events (job_id, stage, kind, message, seconds, media_seconds, created_at)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?)", (job_id, stage, kind, message, seconds, media_seconds, now))
+              seconds: float | None = None, media_seconds: float | None = None, host: str | None = None) -> None:
+    conn.execute("INSERT INTO job_events (job_id, stage, kind, message, seconds, media_seconds, created_at, host)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (job_id, stage, kind, message, seconds, media_seconds, now, host))
 
 
 def list_events(conn, job_id: int) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM job_events WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()
 
 
-def stage_rates(conn, recent: int = 20) -> dict[str, float]:
-    """Seconds of work per second of media for each stage, pooled over its ``recent`` last runs."""
-    rows = conn.execute(
-        "SELECT stage, SUM(seconds) / SUM(media_seconds) AS rate FROM ("
-        "  SELECT stage, seconds, media_seconds, ROW_NUMBER() OVER (PARTITION BY stage ORDER BY id DESC) AS n"
-        "  FROM job_events WHERE kind = 'finished' AND media_seconds > 0 AND seconds IS NOT NULL"
-        ") WHERE n <= ? GROUP BY stage", (recent,)).fetchall()
-    return {row["stage"]: row["rate"] for row in rows if row["rate"] is not None}
+def stage_rates(conn, host: str | None = None, recent: int = 20) -> dict[str, float]:
+    """Seconds of work per second of media for each stage, pooled over its ``recent`` last runs.
+
+    Render is measured per clip: its rate is seconds per second of clip, from the
+    ``clip_finished`` events of single clips. Runs on ``host`` win over other machines' runs.
+    """
+    def rates(only_host: str | None) -> dict[str, float]:
+        rows = conn.execute(
+            "SELECT stage, SUM(seconds) / SUM(media_seconds) AS rate FROM ("
+            "  SELECT stage, seconds, media_seconds, ROW_NUMBER() OVER (PARTITION BY stage ORDER BY id DESC) AS n"
+            "  FROM job_events WHERE ((kind = 'finished' AND stage != 'render') OR kind = 'clip_finished')"
+            "  AND media_seconds > 0 AND seconds IS NOT NULL AND (? IS NULL OR host = ?)"
+            ") WHERE n <= ? GROUP BY stage", (only_host, only_host, recent)).fetchall()
+        return {row["stage"]: row["rate"] for row in rows if row["rate"] is not None}
+    return {**rates(None), **(rates(host) if host else {})}
+
+
+def clip_totals(conn, episode_id: str) -> tuple[float, int]:
+    """Total length and number of the episode's clips that are not rejected."""
+    row = conn.execute("SELECT COALESCE(SUM(end - start), 0), COUNT(*) FROM clips WHERE episode_id = ?"
+                       " AND status != 'rejected'", (episode_id,)).fetchone()
+    return row[0], row[1]
+
+
+def typical_media_seconds(conn, recent: int = 20) -> float | None:
+    """Mean duration of the last ``recent`` episodes with a known duration (for jobs not yet probed)."""
+    row = conn.execute("SELECT AVG(duration) AS seconds FROM (SELECT duration FROM episodes WHERE duration > 0"
+                       " ORDER BY created_at DESC LIMIT ?)", (recent,)).fetchone()
+    return row["seconds"]
+
+
+def unfinished_jobs(conn) -> list[sqlite3.Row]:
+    """Queued, running and retrying jobs in queue order, with what their forecast needs."""
+    return conn.execute(
+        "SELECT j.id, j.status, j.priority, j.stage, j.stage_started_at, j.stage_progress, j.eta_seconds,"
+        " j.next_attempt_at, j.options_json, e.duration,"
+        " (SELECT SUM(c.end - c.start) FROM clips c WHERE c.episode_id = j.episode_id AND c.status != 'rejected')"
+        "   AS clip_seconds,"
+        " (SELECT COUNT(*) FROM clips c WHERE c.episode_id = j.episode_id AND c.status != 'rejected') AS clip_count,"
+        " (SELECT group_concat(stage) FROM stage_checkpoints s WHERE s.episode_id = j.episode_id) AS done_stages"
+        " FROM jobs j JOIN episodes e ON e.id = j.episode_id"
+        " WHERE j.status IN ('queued', 'running', 'retrying') ORDER BY j.priority DESC, j.id").fetchall()
+
+
+# --- render units: one queued task per clip -------------------------------------------------
+
+def replace_units(conn, job_id: int, clips: list[tuple[str, float]], priority: int, now: float) -> list[int]:
+    """Start a fan-out: drop the job's ended units of earlier attempts, add one queued unit per
+    (clip_id, clip_seconds). Returns the new unit ids."""
+    conn.execute("DELETE FROM render_units WHERE job_id = ? AND status NOT IN ('queued', 'running')", (job_id,))
+    return [conn.execute("INSERT INTO render_units (job_id, clip_id, priority, clip_seconds, created_at)"
+                         " VALUES (?, ?, ?, ?, ?)", (job_id, clip_id, priority, seconds, now)).lastrowid
+            for clip_id, seconds in clips]
+
+
+def set_unit_task_id(conn, unit_id: int, task_id: str) -> None:
+    conn.execute("UPDATE render_units SET huey_task_id = ? WHERE id = ?", (task_id, unit_id))
+
+
+def get_unit(conn, unit_id: int) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM render_units WHERE id = ?", (unit_id,)).fetchone()
+
+
+def list_units(conn, job_id: int) -> list[sqlite3.Row]:
+    return conn.execute("SELECT u.*, c.title AS clip_title FROM render_units u JOIN clips c ON c.id = u.clip_id"
+                        " WHERE u.job_id = ? ORDER BY u.id", (job_id,)).fetchall()
+
+
+def claim_unit(conn, unit_id: int, worker_id: str | None, now: float) -> bool:
+    cursor = conn.execute("UPDATE render_units SET status = 'running', attempts = attempts + 1, worker_id = ?,"
+                          " started_at = ?, heartbeat_at = ?, progress = 0 WHERE id = ? AND status = 'queued'",
+                          (worker_id, now, now, unit_id))
+    return cursor.rowcount == 1
+
+
+def touch_unit(conn, unit_id: int, now: float) -> None:
+    conn.execute("UPDATE render_units SET heartbeat_at = ? WHERE id = ? AND status = 'running'", (now, unit_id))
+
+
+def set_unit_progress(conn, unit_id: int, progress: float, now: float) -> None:
+    conn.execute("UPDATE render_units SET progress = ?, heartbeat_at = ? WHERE id = ?", (progress, now, unit_id))
+
+
+def end_unit(conn, unit_id: int, status: str, now: float, error: str | None = None,
+             error_kind: str | None = None) -> None:
+    conn.execute("UPDATE render_units SET status = ?, error = ?, error_kind = ?, finished_at = ?, worker_id = NULL,"
+                 " progress = CASE WHEN ? = 'done' THEN 1.0 ELSE progress END WHERE id = ?",
+                 (status, error, error_kind, now, status, unit_id))
+
+
+def return_unit_to_queue(conn, unit_id: int) -> bool:
+    cursor = conn.execute("UPDATE render_units SET status = 'queued', worker_id = NULL WHERE id = ?"
+                          " AND status = 'running'", (unit_id,))
+    return cursor.rowcount == 1
+
+
+def active_unit_count(conn, job_id: int) -> int:
+    return conn.execute("SELECT COUNT(*) FROM render_units WHERE job_id = ? AND status IN ('queued', 'running')",
+                        (job_id,)).fetchone()[0]
+
+
+def units_progress(conn, job_id: int) -> float:
+    """The job's render progress: its units' progress weighted by clip length."""
+    row = conn.execute("SELECT SUM(CASE WHEN status = 'done' THEN 1.0 ELSE progress END * clip_seconds)"
+                       " / SUM(clip_seconds) FROM render_units WHERE job_id = ?", (job_id,)).fetchone()
+    return row[0] or 0.0
+
+
+def unit_orphan_candidates(conn) -> list[sqlite3.Row]:
+    return conn.execute("SELECT u.*, j.max_attempts, j.cancel_requested FROM render_units u"
+                        " JOIN jobs j ON j.id = u.job_id WHERE u.status IN ('queued', 'running')"
+                        " ORDER BY u.priority DESC, u.id").fetchall()
 
 
 # --- stage checkpoints ------------------------------------------------------------------
@@ -367,10 +494,10 @@ def list_renders(conn, episode_id: str) -> list[sqlite3.Row]:
 
 # --- workers ------------------------------------------------------------------------------
 
-def worker_heartbeat(conn, worker_id: str, now: float) -> None:
-    conn.execute("INSERT INTO workers (id, started_at, heartbeat_at) VALUES (?, ?, ?)"
-                 " ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-                 (worker_id, now, now))
+def worker_heartbeat(conn, worker_id: str, now: float, threads: int = 1) -> None:
+    conn.execute("INSERT INTO workers (id, started_at, heartbeat_at, threads) VALUES (?, ?, ?, ?)"
+                 " ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, threads = excluded.threads",
+                 (worker_id, now, now, threads))
 
 
 def remove_worker(conn, worker_id: str) -> None:

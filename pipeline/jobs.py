@@ -22,7 +22,7 @@ from pipeline import db, download, ingest, storage
 from pipeline import options as job_options
 from pipeline.config import Settings
 from pipeline.errors import BadInput
-from pipeline.progress import ALL_STAGES
+from pipeline.progress import ALL_STAGES, DEFAULT_MEDIA_SECONDS, HOST, STAGES, QueuedJob, forecast, plan_for
 
 Dispatch = Callable[[int, int], str]
 
@@ -34,6 +34,7 @@ PRIORITY_FEED = 10
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 WORKER_STALE_AFTER = 30.0   # seconds without a heartbeat before a consumer counts as gone
 JOB_STATUSES = ("queued", "running", "retrying") + FINAL_STATUSES
+WAITING = ("queued", "retrying")   # statuses that get a start forecast
 
 
 def new_episode_id() -> str:
@@ -189,15 +190,29 @@ def retry_delay(settings: Settings, attempts: int) -> float:
 
 
 def cancel(settings: Settings, job_id: int) -> dict:
-    """Cancel a queued job at once, or ask a running one to stop at its next check."""
+    """Cancel a job no task is working on at once; ask a running stage or clip to stop at its next check."""
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         job = _require(conn, job_id)
         if job["status"] in FINAL_STATUSES:
             raise BadInput(f"Job {job_id} already {job['status']}; there is nothing to cancel.")
-        status = db.request_cancel(conn, job_id, time.time())
+        now = time.time()
+        status = db.request_cancel(conn, job_id, now)
         if status == "cancelled":
-            db.add_event(conn, job_id, job["stage"], "cancelled", time.time(), message="Cancelled before it started.")
+            started = job["status"] == "running"
+            db.add_event(conn, job_id, job["stage"], "cancelled", now,
+                         message="Cancelled between stages." if started else "Cancelled before it started.")
+            if started:
+                db.set_episode_status(conn, job["episode_id"], episode_status_after(conn, job["episode_id"], status),
+                                      now)
     return get(settings, job_id)
+
+
+def episode_status_after(conn, episode_id: str, job_status: str) -> str:
+    """The episode's status once a job on it ended. An episode whose clips exist stays ready
+    when a later job (a re-render, a full render) ends badly."""
+    if job_status == "succeeded" or set(STAGES) <= db.completed_stages(conn, episode_id):
+        return "ready"
+    return {"failed": "failed", "cancelled": "new"}[job_status]
 
 
 def _require(conn, job_id: int):
@@ -218,12 +233,19 @@ def display_title(row) -> str:
     return row["episode_title"] or Path(row["episode_source"]).name or row["episode_source"]
 
 
-def to_json(row) -> dict:
-    """A job row from ``db.list_jobs``/``db.get_job_view`` as the job JSON of DESIGN.md."""
+def to_json(row, forecast: dict[int, tuple[float, float]] | None = None) -> dict:
+    """A job row from ``db.list_jobs``/``db.get_job_view`` as the job JSON of DESIGN.md.
+
+    A queued or retrying job gets its forecast (``queue_forecast``): ``starts_in_seconds`` and,
+    as ``eta_seconds``, the seconds until it should be done.
+    """
+    starts_in, done_in = (forecast or {}).get(row["id"], (None, None))
+    eta = row["eta_seconds"] if row["status"] == "running" else done_in
     return {
         "job_id": row["id"], "episode_id": row["episode_id"], "status": row["status"],
         "stage": row["stage"], "progress": round(row["progress"], 4),
-        "eta_seconds": row["eta_seconds"] if row["status"] == "running" else None,
+        "eta_seconds": None if eta is None else round(eta, 1),
+        "starts_in_seconds": None if starts_in is None else round(starts_in, 1),
         "attempts": row["attempts"], "priority": row["priority"], "error": row["error"],
         "error_kind": row["error_kind"], "cancel_requested": bool(row["cancel_requested"]),
         "title": display_title(row), "next_attempt_at": iso(row["next_attempt_at"]),
@@ -233,17 +255,53 @@ def to_json(row) -> dict:
     }
 
 
+def queue_forecast(settings: Settings, conn, now: float) -> dict[int, tuple[float, float]]:
+    """{job_id: (starts_in, done_in)} for the queued and retrying jobs, from the learned rates,
+    the running jobs' ETAs and the live workers' task slots."""
+    rows = db.unfinished_jobs(conn)
+    if all(row["status"] == "running" for row in rows):
+        return {}
+    slots = max(1, worker_liveness(conn, now)["threads_alive"])
+    rates = db.stage_rates(conn, HOST)
+    typical = db.typical_media_seconds(conn) or DEFAULT_MEDIA_SECONDS
+    busy, queued = [], []
+    for row in rows:
+        plan = plan_for(settings.enrich, json.loads(row["options_json"] or "{}"), rates, row["duration"] or typical,
+                        row["clip_seconds"] if row["clip_count"] else None, row["clip_count"], slots)
+        remaining = plan.remaining(set((row["done_stages"] or "").split(",")))
+        if row["status"] == "running":
+            busy.append(remaining if row["eta_seconds"] is None else row["eta_seconds"])
+        else:
+            ready_in = max(0.0, (row["next_attempt_at"] or now) - now) if row["status"] == "retrying" else 0.0
+            queued.append(QueuedJob(row["id"], ready_in, remaining))
+    return forecast(busy, queued, slots)
+
+
 def get(settings: Settings, job_id: int) -> dict:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
         _require(conn, job_id)
-        return to_json(db.get_job_view(conn, job_id))
+        row = db.get_job_view(conn, job_id)
+        return to_json(row, queue_forecast(settings, conn, time.time()) if row["status"] in WAITING else None)
 
 
 def list_jobs(settings: Settings, status: str | None = None, limit: int = 100, search: str = "") -> list[dict]:
     if status is not None and status not in JOB_STATUSES:
         raise BadInput(f"Unknown status '{status}'; use one of {', '.join(JOB_STATUSES)}.")
+    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+        rows = db.list_jobs(conn, status, limit, search.strip())
+        forecast = queue_forecast(settings, conn, time.time()) if any(r["status"] in WAITING for r in rows) else None
+        return [to_json(row, forecast) for row in rows]
+
+
+def units(settings: Settings, job_id: int) -> list[dict]:
+    """The job's render units: one per clip of its current render fan-out."""
     with db.session(settings.app_db_path) as conn:
-        return [to_json(row) for row in db.list_jobs(conn, status, limit, search.strip())]
+        return [{"unit_id": u["id"], "clip_id": u["clip_id"], "clip_title": u["clip_title"], "status": u["status"],
+                 "progress": round(u["progress"], 4), "clip_seconds": u["clip_seconds"], "attempts": u["attempts"],
+                 "worker_id": u["worker_id"], "error": u["error"],
+                 "seconds": round(u["finished_at"] - u["started_at"], 1) if u["finished_at"] and u["started_at"]
+                 else None}
+                for u in db.list_units(conn, job_id)]
 
 
 def events(settings: Settings, job_id: int) -> list[dict]:
@@ -280,10 +338,12 @@ def outcomes(conn) -> dict:
 
 
 def worker_liveness(conn, now: float, stale_after: float = WORKER_STALE_AFTER) -> dict:
-    """How many consumers sent a heartbeat within ``stale_after`` seconds, and the newest heartbeat's age."""
-    workers = db.list_workers(conn)
-    return {"workers_alive": sum(1 for w in workers if now - w["heartbeat_at"] <= stale_after),
-            "last_heartbeat_age": round(now - workers[0]["heartbeat_at"], 1) if workers else None}
+    """How many consumers (and task threads: their ``-w``) sent a heartbeat within ``stale_after``
+    seconds, and the newest heartbeat's age."""
+    alive = [w for w in db.list_workers(conn) if now - w["heartbeat_at"] <= stale_after]
+    newest = db.list_workers(conn)[:1]
+    return {"workers_alive": len(alive), "threads_alive": sum(w["threads"] for w in alive),
+            "last_heartbeat_age": round(now - newest[0]["heartbeat_at"], 1) if newest else None}
 
 
 def _percentile(values: list[float], q: float) -> float | None:

@@ -1,22 +1,29 @@
-"""Job progress and ETA.
+"""Job progress and ETA, learned per machine.
 
-Overall progress is the weighted sum of stage progress. Weights are the expected share
-of the job's time: seconds of work per second of media for each stage, learned from the
-stage durations recorded on this machine (``db.stage_rates``), with defaults measured
-on a 2-core CPU until history exists. The ETA of the running stage comes from its own
-observed throughput once it has made some progress.
+Overall progress is the weighted sum of stage progress. Weights are the expected seconds of
+each stage: seconds of work per second of media, learned from the stages recorded on this
+machine (``db.stage_rates``), with defaults measured on a 2-core CPU until history exists.
+Render is learned per clip (seconds per second of clip) and its clips render in parallel on
+the live workers. The ETA of the running stage comes from its own observed pace once it has
+made some progress. Queued jobs get a forecast too: when a worker should pick them up, and
+when they should be done (``forecast``).
 """
 
 from __future__ import annotations
 
+import heapq
+import socket
 from dataclasses import dataclass
 
 STAGES = ("ingest", "extract_audio", "transcribe", "enrich", "render")
 ALL_STAGES = STAGES + ("episode_render",)   # the full-episode render runs only when a job asks for it
 
-# Seconds of processing per second of media on a 2-core CPU, before any history exists.
-DEFAULT_RATES = {"ingest": 0.002, "extract_audio": 0.005, "transcribe": 0.08, "enrich": 0.002, "render": 0.6,
+# Seconds of processing per second of media (render: per second of clip) on a 2-core CPU,
+# before any history exists.
+DEFAULT_RATES = {"ingest": 0.002, "extract_audio": 0.005, "transcribe": 0.08, "enrich": 0.002, "render": 1.0,
                  "episode_render": 1.0}
+DEFAULT_MEDIA_SECONDS = 600.0
+HOST = socket.gethostname()   # rates are learned per machine: stage events record where they ran   # a queued job whose media is not probed yet, before any history
 
 
 def stages_for(options: dict) -> tuple[str, ...]:
@@ -24,24 +31,40 @@ def stages_for(options: dict) -> tuple[str, ...]:
     return ALL_STAGES if options.get("full_episode") else STAGES
 
 
+def expected_clip_seconds(media_seconds: float, max_clips: int, min_clip: float, max_clip: float) -> float:
+    """Total clip length to expect before enrichment has picked the clips."""
+    return min(media_seconds, max_clips * (min_clip + max_clip) / 2)
+
+
 @dataclass(frozen=True)
 class Plan:
-    """Expected seconds of each stage for one job, fixed when the job starts."""
+    """Expected seconds of each stage for one job (wall time: render clips share the workers)."""
     expected: dict[str, float]   # stage -> seconds, in run order
 
     @classmethod
-    def for_media(cls, media_seconds: float | None, rates: dict[str, float],
-                  stages: tuple[str, ...] = STAGES) -> Plan:
-        seconds = media_seconds or 0.0
-        return cls({stage: max(1e-6, rates.get(stage, DEFAULT_RATES[stage])) * max(seconds, 1.0)
-                    for stage in stages})
+    def for_job(cls, media_seconds: float | None, rates: dict[str, float], stages: tuple[str, ...] = STAGES,
+                clip_seconds: float | None = None, parallel: int = 1) -> Plan:
+        media = max(media_seconds or 0.0, 1.0)
+        expected = {}
+        for stage in stages:
+            rate = max(1e-6, rates.get(stage, DEFAULT_RATES[stage]))
+            if stage == "render":
+                clips = media if clip_seconds is None else clip_seconds
+                expected[stage] = rate * max(clips, 1.0) / max(1, parallel)
+            else:
+                expected[stage] = rate * media
+        return cls(expected)
 
     @property
     def stages(self) -> tuple[str, ...]:
         return tuple(self.expected)
 
+    @property
+    def total(self) -> float:
+        return sum(self.expected.values())
+
     def weight(self, stage: str) -> float:
-        return self.expected[stage] / sum(self.expected.values())
+        return self.expected[stage] / self.total
 
     def overall(self, stage: str, stage_progress: float) -> float:
         index = self.stages.index(stage)
@@ -56,3 +79,47 @@ class Plan:
         else:
             remaining_here = max(0.0, self.expected[stage] - stage_elapsed)
         return remaining_here + sum(self.expected[s] for s in self.stages[index + 1:])
+
+    def remaining(self, done: set[str]) -> float:
+        """Expected seconds of the stages not in ``done``."""
+        return sum(seconds for stage, seconds in self.expected.items() if stage not in done)
+
+
+def plan_for(enrich, options: dict, rates: dict[str, float], media_seconds: float | None,
+             clip_seconds: float | None, clip_count: int, slots: int) -> Plan:
+    """A job's plan with its clips rendering on up to ``slots`` workers. Before enrichment has
+    chosen the clips, the job's clip options (else the config's ``enrich``) stand in."""
+    if clip_seconds is None:
+        clip_count = options.get("max_clips", enrich.max_clips)
+        clip_seconds = expected_clip_seconds(media_seconds or 0.0, clip_count,
+                                             options.get("min_clip_seconds", enrich.min_clip_seconds),
+                                             options.get("max_clip_seconds", enrich.max_clip_seconds))
+    return Plan.for_job(media_seconds, rates, stages_for(options), clip_seconds,
+                        parallel=max(1, min(slots, clip_count)))
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    job_id: int
+    ready_in: float      # seconds until it may start (a retry's backoff), 0 when it may start now
+    seconds: float       # expected run time
+
+
+def forecast(busy: list[float], queued: list[QueuedJob], slots: int) -> dict[int, tuple[float, float]]:
+    """When each queued job should start and finish: {job_id: (starts_in, done_in)} in seconds.
+
+    ``busy`` holds the remaining seconds of the jobs running now; ``queued`` is in queue order
+    (priority, then age). Whenever one of the ``slots`` workers frees up it takes the first job
+    that may start by then; a job waiting out a retry backoff does not hold a worker.
+    """
+    free = sorted(busy)[:slots] if len(busy) >= slots else sorted(busy) + [0.0] * (slots - len(busy))
+    heapq.heapify(free)
+    pending, result = list(queued), {}
+    while pending:
+        at = heapq.heappop(free)
+        job = next((j for j in pending if j.ready_in <= at), None) or min(pending, key=lambda j: j.ready_in)
+        pending.remove(job)
+        start = max(at, job.ready_in)
+        result[job.job_id] = (start, start + job.seconds)
+        heapq.heappush(free, start + job.seconds)
+    return result

@@ -8,8 +8,13 @@ is simply gone. Job rows are the source of truth, so every consumer, at start an
   worker process on this host no longer exists, goes back to ``queued`` and is dispatched
   again; it resumes at the stage it was in (completed stages are checkpointed). A job that
   has lost its worker ``max_attempts`` times fails instead of crashing workers forever;
-- a ``queued`` or ``retrying`` job with no task waiting in the queue is dispatched again.
-A job dispatched twice still runs once: claiming it (``db.start_job``) is atomic.
+- a ``queued`` or ``retrying`` job, or a running one between stages, with no task waiting in
+  the queue is dispatched again;
+- render units (one per clip) get the same treatment: a running unit whose worker is gone goes
+  back to the queue (or fails after ``max_attempts`` lost workers: the job then ends with its
+  other clips), and a queued unit without a task is dispatched again.
+A job or unit dispatched twice still runs once: claiming it (``db.start_job``,
+``db.claim_unit``) is atomic.
 """
 
 from __future__ import annotations
@@ -18,25 +23,27 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
 
-from pipeline import db, webhooks
+from pipeline import db, runner, webhooks
 from pipeline.config import Settings
 
 log = logging.getLogger("clipdesk.recovery")
 
-# (job_id, priority, delay_seconds) -> task id
-Schedule = Callable[[int, int, float], str]
+def reap(settings: Settings, waiting_job_ids: set[int], waiting_unit_ids: set[int], queue: runner.TaskQueue,
+         now: float | None = None) -> list[int]:
+    """Re-dispatch orphaned jobs and render units; ``waiting_*_ids`` have a task in the queue.
 
-
-def reap(settings: Settings, waiting_job_ids: set[int], schedule: Schedule, now: float | None = None) -> list[int]:
-    """Re-dispatch orphaned jobs; ``waiting_job_ids`` are the jobs with a task in the queue. Returns their ids."""
+    Returns the ids of the jobs that were re-dispatched or had a unit re-dispatched."""
     now = time.time() if now is None else now
     recovered = []
     with db.session(settings.app_db_path) as conn:
         candidates = db.orphan_candidates(conn)
+        units = db.unit_orphan_candidates(conn)
     for job in candidates:
-        if job["status"] == "running":
+        if job["status"] == "running" and job["worker_id"] is None:   # between units
+            if job["active_units"] or job["id"] in waiting_job_ids:
+                continue
+        elif job["status"] == "running":
             reason = _lost_worker(settings, job, now)
             if reason is None:
                 continue
@@ -45,13 +52,40 @@ def reap(settings: Settings, waiting_job_ids: set[int], schedule: Schedule, now:
         elif job["id"] in waiting_job_ids:
             continue
         delay = max(0.0, (job["next_attempt_at"] or now) - now) if job["status"] == "retrying" else 0.0
-        task_id = schedule(job["id"], job["priority"], delay)
-        with db.session(settings.app_db_path) as conn:
-            db.set_job_task_id(conn, job["id"], task_id)
+        runner.dispatch_stage(settings, queue, job["id"], job["priority"], delay)
         recovered.append(job["id"])
+    for unit in units:
+        if unit["status"] == "running":
+            reason = _lost_worker(settings, unit, now)
+            if reason is None or not _requeue_unit(settings, unit, reason, now, queue):
+                continue
+        elif unit["id"] in waiting_unit_ids:
+            continue
+        runner.dispatch_unit(settings, queue, unit["id"], unit["priority"])
+        recovered.append(unit["job_id"])
     if recovered:
         log.info("reaper re-dispatched jobs %s", recovered)
     return recovered
+
+
+def _requeue_unit(settings: Settings, unit, reason: str, now: float, queue: runner.TaskQueue) -> bool:
+    """A clip whose worker is gone renders again, unless it has lost ``max_attempts`` workers."""
+    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        current = db.get_unit(conn, unit["id"])
+        if current["status"] != "running" or current["heartbeat_at"] != unit["heartbeat_at"]:
+            return False   # it moved on while we looked
+        if current["attempts"] < unit["max_attempts"] and not unit["cancel_requested"]:
+            db.return_unit_to_queue(conn, unit["id"])
+            db.add_event(conn, unit["job_id"], "render", "recovered", now,
+                         message=f"Clip {unit['clip_id']} back in the queue because {reason}.")
+            return True
+    if unit["cancel_requested"]:
+        runner.end_unit(settings, unit["id"], "cancelled", "The job was cancelled.", "cancelled", None, queue)
+    else:
+        runner.end_unit(settings, unit["id"], "failed",
+                        f"The worker rendering clip {unit['clip_id']} stopped {current['attempts']} times; giving up."
+                        " Check the worker log for a crash or running out of memory.", "internal", None, queue)
+    return False
 
 
 def _lost_worker(settings: Settings, job, now: float) -> str | None:

@@ -233,7 +233,7 @@ def _graph(source: Path, info: MediaInfo, start: float, duration: float, ass_fil
            fonts_dir: Path, settings: RenderSettings, mode: str, tracks: dict, gain_db: float,
            background: Path | None, encoder: str, outputs: dict[str, Path], thumb: Path | None):
     """The ffmpeg-python graph with every requested output (and the thumbnail)."""
-    source_in = ffmpeg.input(str(source), ss=start, t=duration)
+    source_in = ffmpeg.input(str(source), ss=start, t=duration, **_decode_threads(settings))
     fps = info.fps if info.has_video and 0 < info.fps <= 240 else AUDIO_ONLY_FPS
     aspects = list(dict.fromkeys(variant.split("_", 1)[1] for variant in outputs))
     visual = not info.has_video and info.has_audio and settings.audio_visual != "none"
@@ -264,9 +264,10 @@ def _graph(source: Path, info: MediaInfo, start: float, duration: float, ass_fil
 
 
 def _encoder_args(encoder: str, settings: RenderSettings, fps: float, duration: float, outputs: int) -> dict:
-    """Per-output encoder options. With several x264 encoders in one process, each gets its
-    share of the cores (at least one thread) instead of x264's default of 1.5 threads per
-    core each: the encoders already run in parallel, and fewer frame threads waste less."""
+    """Per-output encoder options. The task's ffmpeg threads (``render.threads``, set per task
+    from the worker count, else all cores) are split across the encoders of one render (at
+    least one each) instead of x264's default of 1.5 threads per core each: the encoders
+    already run in parallel, and fewer frame threads waste less."""
     args = {"movflags": "+faststart", "r": str(Fraction(fps).limit_denominator(1001)), "t": f"{duration:.3f}"}
     if encoder == "h264_nvenc":
         args.update(vcodec="h264_nvenc", preset=NVENC_PRESETS[settings.preset], rc="vbr", cq=settings.crf,
@@ -275,11 +276,13 @@ def _encoder_args(encoder: str, settings: RenderSettings, fps: float, duration: 
         args.update(vcodec="libx264", preset=settings.preset, crf=settings.crf)
         if settings.x264_params:
             args["x264-params"] = settings.x264_params
-        if settings.threads > 0:
-            args["threads"] = settings.threads
-        elif outputs > 1:
-            args["threads"] = max(1, (os.cpu_count() or 1) // outputs)
+        args["threads"] = max(1, (settings.threads or os.cpu_count() or 1) // outputs)
     return args
+
+
+def _decode_threads(settings: RenderSettings) -> dict:
+    """Decoder threads for the source: the task's budget when set, else ffmpeg's own choice."""
+    return {"threads": settings.threads} if settings.threads else {}
 
 
 def _run_with_fallback(graph: Callable[[str], object], duration: float, report, encoder: str) -> None:

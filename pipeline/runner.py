@@ -1,13 +1,20 @@
-"""Run one job: its episode through every stage not yet completed.
+"""Run jobs as separately queued units: one task per stage, and one task per clip for render.
 
-The worker's Huey task and ``python -m pipeline run`` both call ``run_job``, so the CLI
-exercises exactly the code the queue runs. Stage completion is checkpointed per episode,
-so a retried or resumed job continues at the stage that failed. Errors map to job states:
-BadInput -> failed at once; TransientError (and a locked database, a full disk) -> retrying
-with exponential backoff until ``worker.max_attempts``; Cancelled -> cancelled;
-Interrupted (worker shutting down) -> back to queued; anything else -> failed with a
-sentence naming the stage. While a job runs, a heartbeat thread stamps its row so the
-reaper (``pipeline.recovery``) can tell a live job from one whose worker died.
+A job's task claims the job, runs its next stage not yet completed, and queues the task of
+the stage after it, so with ``-w N`` one episode's transcription overlaps another's
+rendering. The render stage fans out: one render unit per pending clip, all queued at once,
+so clips render in parallel; the unit that ends last closes the stage and queues the next.
+Stage completion is checkpointed per episode, so a retried or resumed job continues at the
+stage that failed, and a re-run render only renders the clips still missing.
+
+The Huey tasks (``queue_worker``) and ``python -m pipeline run`` (a ``LocalQueue`` that runs
+the same units in this process) both call ``run_stage`` / ``run_render_unit``. Errors map to
+job states: BadInput -> failed at once; TransientError (and a locked database, a full disk)
+-> retrying with exponential backoff until ``worker.max_attempts``; Cancelled -> cancelled;
+Interrupted (worker shutting down) -> back to the queue; anything else -> failed with a
+sentence naming the stage. A failed clip fails the job once its other clips have ended (the
+rendered ones are kept for the retry). While a unit runs, a heartbeat thread stamps its row
+so the reaper (``pipeline.recovery``) can tell a live unit from one whose worker died.
 """
 
 from __future__ import annotations
@@ -16,17 +23,19 @@ import errno
 import importlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
-from pipeline import db, storage, webhooks
+from pipeline import clips, db, jobs, storage, threads, webhooks
 from pipeline.config import Settings
 from pipeline.context import StageContext
 from pipeline.errors import BadInput, Cancelled, Interrupted, PipelineError, TransientError
-from pipeline.jobs import FINAL_STATUSES, retry_delay
-from pipeline.progress import STAGES, Plan, stages_for
+from pipeline.progress import HOST, STAGES, Plan, plan_for, stages_for
 
 log = logging.getLogger("clipdesk.runner")
 
@@ -38,11 +47,26 @@ STAGE_LABELS = {"ingest": "ingest", "extract_audio": "audio extraction", "transc
 PROGRESS_WRITE_INTERVAL = 0.5
 CANCEL_CHECK_INTERVAL = 1.0
 MB = 1 << 20
+# The units of a job that has started go ahead of jobs not started yet at the same priority,
+# so episodes finish one after another instead of all at the end.
+CONTINUE_BOOST = 1
 
-# Set by the worker on a graceful shutdown (SIGINT): running jobs stop after their current stage.
+# Set by the worker on a graceful shutdown (SIGINT): running units finish, nothing new starts.
 STOP_AFTER_STAGE = threading.Event()
 # Set by the worker when it must exit now (SIGTERM): whatever a stage raises, the job goes back to the queue.
 ABORT = threading.Event()
+
+
+class TaskQueue(Protocol):
+    """Where the runner puts the units that follow; each call returns the task id."""
+
+    def stage(self, job_id: int, priority: int, delay: float = 0.0) -> str: ...
+
+    def render_unit(self, unit_id: int, priority: int) -> str: ...
+
+
+def this_worker() -> str:
+    return f"{HOST}:{os.getpid()}"
 
 
 class JobReporter:
@@ -63,7 +87,7 @@ class JobReporter:
         self.last_write = 0.0
         with db.session(self.settings.app_db_path) as conn, db.transaction(conn):
             db.set_job_stage(conn, self.job_id, stage, self.plan.overall(stage, 0.0), time.time())
-            db.add_event(conn, self.job_id, stage, "started", time.time())
+            db.add_event(conn, self.job_id, stage, "started", time.time(), host=HOST)
 
     def __call__(self, fraction: float) -> None:
         now = time.monotonic()
@@ -73,7 +97,10 @@ class JobReporter:
         if fraction < 1.0 and now - self.last_write < PROGRESS_WRITE_INTERVAL:
             return
         self.last_write = now
-        eta = self.plan.eta(self.stage, fraction, now - self.stage_started)
+        self.write(fraction)
+
+    def write(self, fraction: float) -> None:
+        eta = self.plan.eta(self.stage, fraction, self.elapsed())
         with db.session(self.settings.app_db_path) as conn:
             db.set_job_progress(conn, self.job_id, fraction, self.plan.overall(self.stage, fraction),
                                 round(eta, 1), time.time())
@@ -87,83 +114,295 @@ class JobReporter:
         return time.monotonic() - self.stage_started
 
 
-def run_job(settings: Settings, job_id: int, worker_id: str | None = None) -> str:
-    """Run a job until it ends or waits; return its status.
+class UnitReporter(JobReporter):
+    """One clip's progress: stored on its unit, and the job's render progress is the clips'
+    progress weighted by length, its ETA from the whole fan-out's pace so far."""
 
-    'succeeded', 'failed', 'cancelled', 'retrying' (scheduled again: see ``next_attempt_at``),
-    'queued' (interrupted by a shutdown) or, when this call could not claim it, its current status.
+    def __init__(self, settings: Settings, job_id: int, plan: Plan, unit_id: int):
+        super().__init__(settings, job_id, plan)
+        self.unit_id, self.stage = unit_id, "render"
+
+    def write(self, fraction: float) -> None:
+        now = time.time()
+        with db.session(self.settings.app_db_path) as conn, db.transaction(conn):
+            db.set_unit_progress(conn, self.unit_id, fraction, now)
+            update_render_progress(conn, self.job_id, self.plan, now)
+
+
+def update_render_progress(conn, job_id: int, plan: Plan, now: float) -> None:
+    job = db.get_job(conn, job_id)
+    fraction = db.units_progress(conn, job_id)
+    eta = plan.eta("render", fraction, now - (job["stage_started_at"] or now))
+    db.set_job_progress(conn, job_id, fraction, plan.overall("render", fraction), round(eta, 1), now)
+
+
+# --- one stage of a job -------------------------------------------------------------------------
+
+def run_stage(settings: Settings, job_id: int, queue: TaskQueue, worker_id: str | None = None,
+              workers: int = 1) -> str:
+    """Claim the job, run its next stage, queue what follows; return the job's status.
+
+    'running' (its next unit is queued), 'succeeded', 'failed', 'cancelled', 'retrying'
+    (scheduled again: see ``next_attempt_at``), 'queued' (interrupted by a shutdown) or, when
+    this call could not claim it, its current status.
     """
+    worker_id = worker_id or this_worker()
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        job = db.get_job(conn, job_id)
-        if job is None:
+        before = db.get_job(conn, job_id)
+        if before is None:
             log.warning("job %s does not exist; nothing to run", job_id)
             return "missing"
         if not db.start_job(conn, job_id, time.time(), worker_id):
-            if job["cancel_requested"] and job["status"] not in FINAL_STATUSES + ("running",):
+            if before["cancel_requested"] and before["status"] not in jobs.FINAL_STATUSES + ("running",):
                 db.finish_job(conn, job_id, "cancelled", time.time(), "The job was cancelled.", "cancelled")
             return db.get_job(conn, job_id)["status"]
         job = db.get_job(conn, job_id)
         db.set_episode_status(conn, job["episode_id"], "processing", time.time())
         done = db.completed_stages(conn, job["episode_id"])
-        rates = db.stage_rates(conn)
-        episode = db.get_episode(conn, job["episode_id"])
+        plan = job_plan(settings, conn, job)
 
     options = json.loads(job["options_json"] or "{}")
     stages = stages_for(options)
-    media_seconds = episode["duration"]
-    reporter = JobReporter(settings, job_id, Plan.for_media(media_seconds, rates, stages))
-    ctx = StageContext(settings, job["episode_id"], options, reporter)
-    stage = stages[0]
-    with JobHeartbeat(settings, job_id):
+    todo = [stage for stage in stages if stage not in done]
+    if not todo:
+        return _finish(settings, job_id, job["episode_id"], None, "succeeded", None, None)
+    stage = todo[0]
+    reporter = JobReporter(settings, job_id, plan)
+    ctx = StageContext(threads.for_task(settings, workers), job["episode_id"], options, reporter)
+    with Heartbeat(settings, f"job-{job_id}", lambda conn, now: db.touch_job(conn, job_id, now)):
         try:
-            for stage in stages:
-                if stage in done:
-                    _event(settings, job_id, stage, "skipped", "Already completed in an earlier attempt.")
-                    continue
-                reporter.check_cancel()
-                if STOP_AFTER_STAGE.is_set():
-                    raise Interrupted(f"The worker is shutting down; the job will resume at {STAGE_LABELS[stage]}.")
-                _require_free_disk(settings, ctx, stage)
-                reporter.enter(stage)
-                importlib.import_module(f"pipeline.{STAGE_MODULES[stage]}").run(ctx)
-                if stage in ("ingest", "extract_audio"):   # the duration is known (decoding may correct it)
-                    media_seconds = ctx.episode()["duration"]
-                    reporter.plan = Plan.for_media(media_seconds, rates, stages)
-                with db.session(settings.app_db_path) as conn, db.transaction(conn):
-                    db.mark_stage_done(conn, job["episode_id"], stage, time.time())
-                    db.add_event(conn, job_id, stage, "finished", time.time(), seconds=round(reporter.elapsed(), 3),
-                                 media_seconds=media_seconds)
+            if before["status"] != "running":   # a new attempt: say what it keeps from earlier ones
+                for skipped in stages[:stages.index(stage)]:
+                    _event(settings, job_id, skipped, "skipped", "Already completed in an earlier attempt.")
+            reporter.check_cancel()
+            if STOP_AFTER_STAGE.is_set():
+                raise Interrupted(f"The worker is shutting down; the job will resume at {STAGE_LABELS[stage]}.")
+            _require_free_disk(settings, ctx, stage)
+            reporter.enter(stage)
+            if stage == "render" and (pending := clips.pending(ctx)):
+                _fan_out(settings, job, pending, queue)
+                return "running"
+            importlib.import_module(f"pipeline.{STAGE_MODULES[stage]}").run(ctx)
+            _stage_done(settings, job_id, job["episode_id"], stage, reporter.elapsed())
         except Exception as exc:   # every failure ends the attempt with a sentence; the worker keeps running
-            return _end_attempt(settings, job, stage, exc)
-    return _finish(settings, job_id, job["episode_id"], None, "succeeded", None, None)
+            return _end_attempt(settings, job, stage, exc, queue)
+    return _continue(settings, job, stage, stages, queue)
 
 
-def run_until_done(settings: Settings, job_id: int, worker_id: str | None = None) -> str:
+def job_plan(settings: Settings, conn, job) -> Plan:
+    """What the job's stages should take on this machine, from the learned rates."""
+    episode = db.get_episode(conn, job["episode_id"])
+    clip_seconds, clip_count = db.clip_totals(conn, job["episode_id"])
+    slots = jobs.worker_liveness(conn, time.time())["threads_alive"]
+    return plan_for(settings.enrich, json.loads(job["options_json"] or "{}"), db.stage_rates(conn, HOST),
+                    episode["duration"], clip_seconds if clip_count else None, clip_count, slots)
+
+
+def _stage_done(settings: Settings, job_id: int, episode_id: str, stage: str, seconds: float) -> None:
+    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        media_seconds = db.get_episode(conn, episode_id)["duration"]   # known after ingest (decoding may correct it)
+        db.mark_stage_done(conn, episode_id, stage, time.time())
+        db.add_event(conn, job_id, stage, "finished", time.time(), seconds=round(seconds, 3),
+                     media_seconds=media_seconds, host=HOST)
+
+
+def _continue(settings: Settings, job, stage: str, stages: tuple[str, ...], queue: TaskQueue) -> str:
+    """After a stage: queue the next one, or finish the job after its last."""
+    if stage == stages[-1]:
+        return _finish(settings, job["id"], job["episode_id"], None, "succeeded", None, None)
+    with db.session(settings.app_db_path) as conn:
+        db.release_job(conn, job["id"])
+    dispatch_stage(settings, queue, job["id"], job["priority"] + CONTINUE_BOOST)
+    return "running"
+
+
+def dispatch_stage(settings: Settings, queue: TaskQueue, job_id: int, priority: int, delay: float = 0.0) -> None:
+    task_id = queue.stage(job_id, priority, delay)
+    with db.session(settings.app_db_path) as conn:
+        db.set_job_task_id(conn, job_id, task_id)
+
+
+def dispatch_unit(settings: Settings, queue: TaskQueue, unit_id: int, priority: int) -> None:
+    task_id = queue.render_unit(unit_id, priority)
+    with db.session(settings.app_db_path) as conn:
+        db.set_unit_task_id(conn, unit_id, task_id)
+
+
+# --- the render fan-out: one unit per clip -------------------------------------------------------
+
+def _fan_out(settings: Settings, job, pending: list, queue: TaskQueue) -> None:
+    """Queue one render unit per pending clip; the job waits, held by no worker, until they end."""
+    priority = job["priority"] + CONTINUE_BOOST
+    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        unit_ids = db.replace_units(conn, job["id"], [(c["id"], c["end"] - c["start"]) for c in pending],
+                                    priority, time.time())
+        db.release_job(conn, job["id"])
+        db.add_event(conn, job["id"], "render", "fanned_out", time.time(),
+                     message=f"{len(unit_ids)} clip(s) queued to render, in parallel on free workers.")
+    for unit_id in unit_ids:
+        dispatch_unit(settings, queue, unit_id, priority)
+
+
+def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_id: str | None = None,
+                    workers: int = 1) -> str:
+    """Render one clip of a job's render stage; the unit that ends last closes the stage.
+
+    Returns the unit's status: 'done', 'failed', 'cancelled', 'queued' (interrupted) or, when
+    this call could not claim it, its current status.
+    """
+    worker_id = worker_id or this_worker()
+    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        unit = db.get_unit(conn, unit_id)
+        if unit is None:
+            return "missing"
+        job = db.get_job(conn, unit["job_id"])
+        if not db.claim_unit(conn, unit_id, worker_id, time.time()):
+            return unit["status"]
+        clip = db.get_clip(conn, unit["clip_id"])
+        plan = job_plan(settings, conn, job)
+    options = json.loads(job["options_json"] or "{}")
+    reporter = UnitReporter(settings, job["id"], plan, unit_id)
+    ctx = StageContext(threads.for_task(settings, workers), job["episode_id"], options, reporter)
+    started = time.monotonic()
+    with Heartbeat(settings, f"unit-{unit_id}", lambda conn, now: db.touch_unit(conn, unit_id, now)):
+        try:
+            reporter.check_cancel()
+            if STOP_AFTER_STAGE.is_set():
+                raise Interrupted("The worker is shutting down; the clip renders on the next start.")
+            _require_free_disk(settings, ctx, "render")
+            clips.render_one(ctx, clip, reporter)
+            ending = ("done", None, None)
+        except Exception as exc:
+            if ABORT.is_set() or isinstance(exc, Interrupted):
+                return _requeue_unit(settings, unit, queue, f"Clip '{clip['title']}' was interrupted: {exc}")
+            status, message, kind = _outcome(exc, job["id"], "render")
+            ending = ("cancelled" if status == "cancelled" else "failed", f"Clip '{clip['title']}': {message}", kind)
+    end_unit(settings, unit_id, *ending, seconds=time.monotonic() - started, queue=queue, worker_id=worker_id)
+    return ending[0]
+
+
+def _requeue_unit(settings: Settings, unit, queue: TaskQueue, message: str) -> str:
+    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        if db.return_unit_to_queue(conn, unit["id"]):
+            db.add_event(conn, unit["job_id"], "render", "interrupted", time.time(), message=message)
+    dispatch_unit(settings, queue, unit["id"], unit["priority"])
+    return "queued"
+
+
+def end_unit(settings: Settings, unit_id: int, status: str, error: str | None, error_kind: str | None,
+             seconds: float | None, queue: TaskQueue, worker_id: str | None = None) -> None:
+    """Record how a render unit ended; if it was the job's last one, close the render stage."""
+    worker_id = worker_id or this_worker()
+    now = time.time()
+    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        unit = db.get_unit(conn, unit_id)
+        db.end_unit(conn, unit_id, status, now, error, error_kind)
+        if status == "done":
+            db.add_event(conn, unit["job_id"], "render", "clip_finished", now, seconds=round(seconds or 0.0, 3),
+                         media_seconds=unit["clip_seconds"], host=HOST,
+                         message=f"Clip {unit['clip_id']} rendered in {seconds or 0.0:.1f} s.")
+        else:
+            db.add_event(conn, unit["job_id"], "render", f"clip_{status}", now, message=error)
+        job = db.get_job(conn, unit["job_id"])
+        if status == "done":
+            update_render_progress(conn, job["id"], job_plan(settings, conn, job), now)
+        last = db.active_unit_count(conn, job["id"]) == 0 and db.take_job_after_units(conn, job["id"], worker_id, now)
+        job = db.get_job(conn, job["id"])
+    if last:
+        _close_render(settings, job, queue)
+
+
+def _close_render(settings: Settings, job, queue: TaskQueue) -> str:
+    """All units of the fan-out ended: the render stage is done, failed or cancelled."""
+    with db.session(settings.app_db_path) as conn:
+        units = db.list_units(conn, job["id"])
+        started_at = job["stage_started_at"] or time.time()
+    ended = {u["status"] for u in units}
+    if job["cancel_requested"] or "cancelled" in ended:
+        return _finish(settings, job["id"], job["episode_id"], "render", "cancelled", "The job was cancelled.",
+                       "cancelled")
+    failed = [u for u in units if u["status"] == "failed"]
+    if failed:
+        return _conclude(settings, job, "render", "failed", failed[0]["error"], failed[0]["error_kind"], queue)
+    _stage_done(settings, job["id"], job["episode_id"], "render", time.time() - started_at)
+    return _continue(settings, job, "render", stages_for(json.loads(job["options_json"] or "{}")), queue)
+
+
+# --- running a whole job in this process ---------------------------------------------------------
+
+class LocalQueue:
+    """A queue that runs units in this process, one after another, best priority first
+    (``python -m pipeline run`` and tests: the same units the worker runs)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.tasks: list[tuple[float, int, int, str, int]] = []   # (ready_at, -priority, seq, kind, id)
+        self.seq = 0
+
+    def stage(self, job_id: int, priority: int, delay: float = 0.0) -> str:
+        return self._put("stage", job_id, priority, delay)
+
+    def render_unit(self, unit_id: int, priority: int) -> str:
+        return self._put("unit", unit_id, priority, 0.0)
+
+    def _put(self, kind: str, ident: int, priority: int, delay: float) -> str:
+        self.seq += 1
+        self.tasks.append((time.time() + delay, -priority, self.seq, kind, ident))
+        return f"local-{os.getpid()}-{self.seq}"
+
+    def drain(self, wait: bool) -> None:
+        """Run the queued units; with ``wait`` also those scheduled later (retry backoffs)."""
+        while self.tasks:
+            now = time.time()
+            ready = [task for task in self.tasks if task[0] <= now]
+            if not ready:
+                if not wait:
+                    return
+                time.sleep(max(0.0, min(task[0] for task in self.tasks) - now))
+                continue
+            task = min(ready, key=lambda t: (t[1], t[2]))
+            self.tasks.remove(task)
+            if task[3] == "stage":
+                run_stage(self.settings, task[4], self)
+            else:
+                run_render_unit(self.settings, task[4], self)
+
+
+def run_job(settings: Settings, job_id: int) -> str:
+    """Run a job's units in this process until it ends or waits for a retry; return its status."""
+    return _run_here(settings, job_id, wait=False)
+
+
+def run_until_done(settings: Settings, job_id: int) -> str:
     """Run a job in this process, waiting out its retry delays (``python -m pipeline run``)."""
-    status = run_job(settings, job_id, worker_id)
-    while status == "retrying":
-        with db.session(settings.app_db_path) as conn:
-            job = db.get_job(conn, job_id)
-        if job["status"] != "retrying":
-            return job["status"]
-        time.sleep(max(0.0, (job["next_attempt_at"] or 0) - time.time()))
-        status = run_job(settings, job_id, worker_id)
-    return status
+    return _run_here(settings, job_id, wait=True)
 
 
-class JobHeartbeat:
-    """Stamps the job row every ``worker.heartbeat_seconds`` while the job runs in this process.
+def _run_here(settings: Settings, job_id: int, wait: bool) -> str:
+    with db.session(settings.app_db_path) as conn:
+        job = db.get_job(conn, job_id)
+    if job is None:
+        return "missing"
+    queue = LocalQueue(settings)
+    queue.stage(job_id, job["priority"], max(0.0, (job["next_attempt_at"] or 0) - time.time()) if wait else 0.0)
+    queue.drain(wait)
+    with db.session(settings.app_db_path) as conn:
+        return db.get_job(conn, job_id)["status"]
+
+
+class Heartbeat:
+    """Stamps a job's or unit's row every ``worker.heartbeat_seconds`` while it runs in this process.
 
     It runs beside the stage, so a stage that reports no progress for minutes (one long
     model call) is still seen as alive; when the process dies, the stamps stop.
     """
 
-    def __init__(self, settings: Settings, job_id: int):
-        self.settings, self.job_id = settings, job_id
+    def __init__(self, settings: Settings, name: str, touch: Callable):
+        self.settings, self.name, self.touch = settings, name, touch
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"job-{job_id}-heartbeat", daemon=True)
+        self._thread = threading.Thread(target=self._beat, name=f"{name}-heartbeat", daemon=True)
 
-    def __enter__(self) -> JobHeartbeat:
+    def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
 
@@ -175,9 +414,9 @@ class JobHeartbeat:
         while not self._stop.wait(self.settings.worker.heartbeat_seconds):
             try:
                 with db.session(self.settings.app_db_path) as conn:
-                    db.touch_job(conn, self.job_id, time.time())
+                    self.touch(conn, time.time())
             except sqlite3.Error:   # a busy DB must not end the heartbeat; the next beat retries
-                log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
+                log.warning("heartbeat for %s failed", self.name, exc_info=True)
 
 
 def _require_free_disk(settings: Settings, ctx: StageContext, stage: str) -> None:
@@ -198,30 +437,38 @@ def _require_free_disk(settings: Settings, ctx: StageContext, stage: str) -> Non
                              " the job retries by itself.")
 
 
-def _end_attempt(settings: Settings, job, stage: str, exc: Exception) -> str:
+def _end_attempt(settings: Settings, job, stage: str, exc: Exception, queue: TaskQueue) -> str:
     """Record how an attempt ended: back to the queue, a scheduled retry, or a final state."""
-    job_id, episode_id = job["id"], job["episode_id"]
+    job_id = job["id"]
     if ABORT.is_set() and not isinstance(exc, Interrupted):   # e.g. ffmpeg killed by the shutdown
         exc = Interrupted(f"The worker was stopped; the job will resume at {STAGE_LABELS[stage]}.")
     if isinstance(exc, Interrupted):
         with db.session(settings.app_db_path) as conn, db.transaction(conn):
             if db.return_to_queue(conn, job_id):
                 db.add_event(conn, job_id, stage, "interrupted", time.time(), message=str(exc))
+        dispatch_stage(settings, queue, job_id, job["priority"])
         log.info("job %s interrupted before %s; back in the queue", job_id, stage)
         return "queued"
     status, message, kind = _outcome(exc, job_id, stage)
+    return _conclude(settings, job, stage, status, message, kind, queue)
+
+
+def _conclude(settings: Settings, job, stage: str, status: str, message: str, kind: str, queue: TaskQueue) -> str:
+    """A failed attempt: retry a transient failure after its backoff while attempts remain, else end the job."""
+    job_id = job["id"]
     if kind == "transient" and job["attempts"] < job["max_attempts"]:
-        delay = retry_delay(settings, job["attempts"])
+        delay = jobs.retry_delay(settings, job["attempts"])
         with db.session(settings.app_db_path) as conn, db.transaction(conn):
             db.schedule_retry(conn, job_id, time.time() + delay, message, kind)
             db.add_event(conn, job_id, stage, "retrying", time.time(),
                          message=f"Attempt {job['attempts']} of {job['max_attempts']} failed: {message}"
                                  f" Next attempt in {delay:.0f} s.")
+        dispatch_stage(settings, queue, job_id, job["priority"], delay)
         log.info("job %s: %s; retrying in %.1f s", job_id, message, delay)
         return "retrying"
     if kind == "transient":
         message = f"{message} Gave up after {job['attempts']} attempts."
-    return _finish(settings, job_id, episode_id, stage, status, message, kind)
+    return _finish(settings, job_id, job["episode_id"], stage, status, message, kind)
 
 
 def _outcome(exc: Exception, job_id: int, stage: str) -> tuple[str, str, str]:
@@ -251,12 +498,9 @@ def _event(settings: Settings, job_id: int, stage: str | None, kind: str, messag
 def _finish(settings: Settings, job_id: int, episode_id: str, stage: str | None, status: str,
             error: str | None, error_kind: str | None) -> str:
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        # An episode whose clips exist stays ready when a later job (a re-render, a full render) ends badly.
-        ready = status == "succeeded" or set(STAGES) <= db.completed_stages(conn, episode_id)
-        episode_status = "ready" if ready else {"failed": "failed", "cancelled": "new"}[status]
         db.finish_job(conn, job_id, status, time.time(), error, error_kind)
         db.add_event(conn, job_id, stage, status, time.time(), message=error)
-        db.set_episode_status(conn, episode_id, episode_status, time.time())
+        db.set_episode_status(conn, episode_id, jobs.episode_status_after(conn, episode_id, status), time.time())
     log.info("job %s %s%s", job_id, status, f": {error}" if error else "")
     webhooks.notify_job_finished(settings, job_id)   # never raises; delivers in background threads
     return status

@@ -34,6 +34,19 @@ def _job(settings, job_id):
         return db.get_job(conn, job_id)
 
 
+def _busy_on(settings, consumer, job_id, stage, least) -> bool:
+    """Is the live consumer (not a row the killed one left behind) in ``stage`` of the job, at
+    least ``least`` into it? Render runs as one unit per clip: look at the units."""
+    mine = f":{consumer.pid}"
+    with db.session(settings.app_db_path) as conn:
+        if stage == "render":
+            return any(u["status"] == "running" and u["progress"] >= least and (u["worker_id"] or "").endswith(mine)
+                       for u in db.list_units(conn, job_id))
+        row = db.get_job(conn, job_id)
+    return (row["status"] == "running" and row["stage"] == stage and row["stage_progress"] >= least
+            and (row["worker_id"] or "").endswith(mine))
+
+
 def _event_kinds(settings, job_id):
     return [(e["stage"], e["kind"]) for e in jobs.events(settings, job_id)]
 
@@ -49,10 +62,8 @@ def test_killed_consumer_jobs_resume_after_restart_without_redoing_or_duplicatin
         job_ids = [consumer.cli("enqueue", str(speech_video), "--max-clips", "1", "--min-seconds", "5",
                                 "--max-seconds", "8")["job_id"] for _ in range(3)]
         for stage, least in kill_points:
-            wait_until(lambda s=stage, p=least: any(
-                (row := _job(fast, j))["status"] == "running" and row["stage"] == s and row["stage_progress"] >= p
-                and row["worker_id"].endswith(f":{consumer.pid}")   # not a row the killed worker left behind
-                for j in job_ids), 180, 0.02, f"a job in {stage} at {least:.0%}")
+            wait_until(lambda s=stage, p=least: any(_busy_on(fast, consumer, j, s, p) for j in job_ids),
+                       180, 0.02, f"a job in {stage} at {least:.0%}")
             consumer.kill()
             wait_until(lambda: not ffmpeg_pids(str(fast.data_dir)), 10, 0.2, "orphaned ffmpeg to exit")
             consumer.start()
@@ -193,41 +204,50 @@ def test_priorities_run_retries_then_interactive_then_feed_and_fifo_within_each(
     assert order == ["retry-1", "upload-1", "upload-2", "feed-1", "feed-2"]
 
 
-def test_sigterm_requeues_the_running_job_and_sigint_stops_it_at_a_stage_boundary(fast, speech_video):
+def _units(settings, job_id):
+    with db.session(settings.app_db_path) as conn:
+        return db.list_units(conn, job_id)
+
+
+def test_sigterm_requeues_the_running_clip_and_sigint_lets_it_finish(fast, speech_video):
     consumer = Consumer(fast).start()
     job = consumer.cli("enqueue", str(speech_video), "--max-clips", "1", "--min-seconds", "6", "--max-seconds", "8")
     wait_until(lambda: _job(fast, job["job_id"])["stage"] == "render" and ffmpeg_pids(str(fast.data_dir)),
                180, 0.05, "render to start")
     assert consumer.stop(signal.SIGTERM, timeout=20) is not None
     wait_until(lambda: not ffmpeg_pids(str(fast.data_dir)), 5, 0.1, "ffmpeg to be stopped with the worker")
-    assert _job(fast, job["job_id"])["status"] == "queued"
+    [unit] = _units(fast, job["job_id"])
+    assert unit["status"] == "queued" and unit["worker_id"] is None, dict(unit)   # back in the queue, not lost
+    assert _job(fast, job["job_id"])["status"] == "running"   # the job waits for its clip
     assert "interrupted" in [kind for _, kind in _event_kinds(fast, job["job_id"])]
 
-    consumer.start()   # the requeued task is waiting in the queue
-    wait_until(lambda: _job(fast, job["job_id"])["status"] == "running", 60, 0.05, "the job to restart")
-    assert consumer.stop(signal.SIGINT, timeout=120) == 0   # graceful: the render stage finishes first
+    consumer.start()   # the requeued clip task is waiting in the queue
+    wait_until(lambda: _units(fast, job["job_id"])[0]["status"] == "running", 60, 0.05, "the clip to restart")
+    assert consumer.stop(signal.SIGINT, timeout=120) == 0   # graceful: the running clip finishes first
+    assert _units(fast, job["job_id"])[0]["status"] == "done"
     row = _job(fast, job["job_id"])
-    assert row["status"] in ("queued", "succeeded"), dict(row)
+    assert row["status"] == "succeeded" or (row["status"] == "running" and row["worker_id"] is None), dict(row)
 
     consumer.start()
     assert wait_for_end(fast, job["job_id"], 240)["status"] == "succeeded"
     consumer.stop()
-    finished = Counter(stage for stage, kind in _event_kinds(fast, job["job_id"]) if kind == "finished")
-    assert set(finished.values()) == {1}
+    kinds = _event_kinds(fast, job["job_id"])
+    assert set(Counter(stage for stage, kind in kinds if kind == "finished").values()) == {1}
+    assert Counter(kind for _, kind in kinds)["clip_finished"] == 1   # rendered once, not twice
 
 
 def test_reaper_fails_a_job_that_keeps_killing_its_worker(fast, tmp_path):
     from pipeline import recovery
     video = mediagen.tone_video(tmp_path / "short.mp4", 1)
     _, job_id = jobs.create(fast, str(video))
-    scheduled = []
+    queue = runner.LocalQueue(fast)   # records what the reaper dispatches; nothing runs
     with db.session(fast.app_db_path) as conn:
         for _ in range(fast.worker.max_attempts):
             assert db.start_job(conn, job_id, time.time() - 100, worker_id="elsewhere:1")
-            assert recovery.reap(fast, set(), lambda *a: scheduled.append(a) or "t", now=time.time()) in ([job_id], [])
+            assert recovery.reap(fast, set(), set(), queue, now=time.time()) in ([job_id], [])
     job = jobs.get(fast, job_id)
     assert job["status"] == "failed" and "stopped 4 times" in job["error"]
-    assert len(scheduled) == fast.worker.max_attempts - 1
+    assert len(queue.tasks) == fast.worker.max_attempts - 1
 
 
 def test_llm_returning_503_twice_is_retried_with_growing_delays_and_the_job_succeeds(tmp_path, monkeypatch,
