@@ -34,7 +34,7 @@ class PathSettings:
 @dataclass(frozen=True)
 class WorkerSettings:
     workers: int = 1
-    poll_max_seconds: float = 1.0
+    poll_max_seconds: float = 0.5
     heartbeat_seconds: float = 5.0
     max_attempts: int = 4                 # first try + retries of transient errors
     retry_base_seconds: float = 10.0      # first retry delay; each next one is retry_factor times longer

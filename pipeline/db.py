@@ -348,16 +348,33 @@ def stage_rates(conn, host: str | None = None, recent: int = 20) -> dict[str, fl
 
     Render is measured per clip: its rate is seconds per second of clip, from the
     ``clip_finished`` events of single clips. Runs on ``host`` win over other machines' runs.
+    Each stage is one backwards seek in the (kind, stage) index, so the cost does not grow
+    with the history.
     """
-    def rates(only_host: str | None) -> dict[str, float]:
-        rows = conn.execute(
-            "SELECT stage, SUM(seconds) / SUM(media_seconds) AS rate FROM ("
-            "  SELECT stage, seconds, media_seconds, ROW_NUMBER() OVER (PARTITION BY stage ORDER BY id DESC) AS n"
-            "  FROM job_events WHERE ((kind = 'finished' AND stage != 'render') OR kind = 'clip_finished')"
-            "  AND media_seconds > 0 AND seconds IS NOT NULL AND (? IS NULL OR host = ?)"
-            ") WHERE n <= ? GROUP BY stage", (only_host, only_host, recent)).fetchall()
-        return {row["stage"]: row["rate"] for row in rows if row["rate"] is not None}
-    return {**rates(None), **(rates(host) if host else {})}
+    def rate(kind: str, stage: str, only_host: str | None) -> float | None:
+        return conn.execute(
+            "SELECT SUM(seconds) / SUM(media_seconds) FROM (SELECT seconds, media_seconds FROM job_events"
+            " WHERE kind = ? AND stage = ? AND (? IS NULL OR host = ?) AND media_seconds > 0 AND seconds IS NOT NULL"
+            " ORDER BY id DESC LIMIT ?)", (kind, stage, only_host, only_host, recent)).fetchone()[0]
+
+    rates = {}
+    for stage in _finished_stages(conn):
+        kind = "clip_finished" if stage == "render" else "finished"
+        value = (rate(kind, stage, host) if host else None) or rate(kind, stage, None)
+        if value is not None:
+            rates[stage] = value
+    return rates
+
+
+def _finished_stages(conn) -> list[str]:
+    """The stages with a finished run: a skip-scan of the (kind, stage) index."""
+    return [row["stage"] for row in conn.execute(
+        "WITH RECURSIVE s(stage) AS ("
+        "  SELECT MIN(stage) FROM job_events WHERE kind = 'finished'"
+        "  UNION ALL"
+        "  SELECT (SELECT MIN(stage) FROM job_events WHERE kind = 'finished' AND stage > s.stage)"
+        "  FROM s WHERE s.stage IS NOT NULL"
+        ") SELECT stage FROM s WHERE stage IS NOT NULL").fetchall()]
 
 
 def clip_totals(conn, episode_id: str) -> tuple[float, int]:
@@ -544,13 +561,7 @@ def stage_durations(conn, recent: int = 50) -> list[dict]:
     The stages come from a skip-scan of the (kind, stage) index and each stage's last runs from
     the same index, newest first, so the cost does not grow with the history.
     """
-    stages = [row["stage"] for row in conn.execute(
-        "WITH RECURSIVE s(stage) AS ("
-        "  SELECT MIN(stage) FROM job_events WHERE kind = 'finished'"
-        "  UNION ALL"
-        "  SELECT (SELECT MIN(stage) FROM job_events WHERE kind = 'finished' AND stage > s.stage)"
-        "  FROM s WHERE s.stage IS NOT NULL"
-        ") SELECT stage FROM s WHERE stage IS NOT NULL").fetchall()]
+    stages = _finished_stages(conn)
     result = []
     for stage in stages:
         row = conn.execute(

@@ -159,6 +159,7 @@ def run_stage(settings: Settings, job_id: int, queue: TaskQueue, worker_id: str 
         job = db.get_job(conn, job_id)
         db.set_episode_status(conn, job["episode_id"], "processing", time.time())
         done = db.completed_stages(conn, job["episode_id"])
+    with db.session(settings.app_db_path) as conn:   # outside the claim: it holds the write lock
         plan = job_plan(settings, conn, job)
 
     options = json.loads(job["options_json"] or "{}")
@@ -259,6 +260,7 @@ def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_i
         if not db.claim_unit(conn, unit_id, worker_id, time.time()):
             return unit["status"]
         clip = db.get_clip(conn, unit["clip_id"])
+    with db.session(settings.app_db_path) as conn:
         plan = job_plan(settings, conn, job)
     options = json.loads(job["options_json"] or "{}")
     reporter = UnitReporter(settings, job["id"], plan, unit_id)

@@ -211,6 +211,13 @@ def _units(settings, job_id):
 
 def test_sigterm_requeues_the_running_clip_and_sigint_lets_it_finish(fast, speech_video):
     consumer = Consumer(fast).start()
+    try:
+        _sigterm_then_sigint(fast, consumer, speech_video)
+    finally:
+        consumer.stop()
+
+
+def _sigterm_then_sigint(fast, consumer, speech_video):
     job = consumer.cli("enqueue", str(speech_video), "--max-clips", "1", "--min-seconds", "6", "--max-seconds", "8")
     wait_until(lambda: _job(fast, job["job_id"])["stage"] == "render" and ffmpeg_pids(str(fast.data_dir)),
                180, 0.05, "render to start")
