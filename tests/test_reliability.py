@@ -229,7 +229,8 @@ def _sigterm_then_sigint(fast, consumer, speech_video):
     assert "interrupted" in [kind for _, kind in _event_kinds(fast, job["job_id"])]
 
     consumer.start()   # the requeued clip task is waiting in the queue
-    wait_until(lambda: _units(fast, job["job_id"])[0]["status"] == "running", 60, 0.05, "the clip to restart")
+    wait_until(lambda: (u := _units(fast, job["job_id"])[0])["status"] == "running" and u["progress"] > 0, 60, 0.05,
+               "the clip to render again")   # rendering, not just claimed: a claimed clip may still go back
     assert consumer.stop(signal.SIGINT, timeout=120) == 0   # graceful: the running clip finishes first
     assert _units(fast, job["job_id"])[0]["status"] == "done"
     row = _job(fast, job["job_id"])
