@@ -35,7 +35,7 @@ from pipeline import clips, db, jobs, storage, threads, webhooks
 from pipeline.config import Settings
 from pipeline.context import StageContext
 from pipeline.errors import BadInput, Cancelled, Interrupted, PipelineError, TransientError
-from pipeline.progress import HOST, STAGES, Plan, plan_for, stages_for
+from pipeline.progress import DEFAULT_MEDIA_SECONDS, HOST, STAGES, Plan, plan_for, stages_for
 
 log = logging.getLogger("clipdesk.runner")
 
@@ -88,6 +88,7 @@ class JobReporter:
         with db.session(self.settings.app_db_path) as conn, db.transaction(conn):
             db.set_job_stage(conn, self.job_id, stage, self.plan.overall(stage, 0.0), time.time())
             db.add_event(conn, self.job_id, stage, "started", time.time(), host=HOST)
+        self.write(0.0)   # the new stage's ETA replaces the last one's at once
 
     def __call__(self, fraction: float) -> None:
         now = time.monotonic()
@@ -195,8 +196,9 @@ def job_plan(settings: Settings, conn, job) -> Plan:
     episode = db.get_episode(conn, job["episode_id"])
     clip_seconds, clip_count = db.clip_totals(conn, job["episode_id"])
     slots = jobs.worker_liveness(conn, time.time())["threads_alive"]
+    media_seconds = episode["duration"] or db.typical_media_seconds(conn) or DEFAULT_MEDIA_SECONDS   # before ingest
     return plan_for(settings.enrich, json.loads(job["options_json"] or "{}"), db.stage_rates(conn, HOST),
-                    episode["duration"], clip_seconds if clip_count else None, clip_count, slots)
+                    media_seconds, clip_seconds if clip_count else None, clip_count, slots)
 
 
 def _stage_done(settings: Settings, job_id: int, episode_id: str, stage: str, seconds: float) -> None:
