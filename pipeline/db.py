@@ -131,6 +131,11 @@ def set_episode_source(conn, episode_id: str, source_path: str, duration: float,
                  " WHERE id = ?", (source_path, duration, media_json, now, episode_id))
 
 
+def set_episode_declared_duration(conn, episode_id: str, duration: float) -> None:
+    """The length a file's header claims, known at enqueue (ingest and audio extraction correct it)."""
+    conn.execute("UPDATE episodes SET duration = ? WHERE id = ?", (duration, episode_id))
+
+
 def set_episode_duration(conn, episode_id: str, duration: float, media_json: str, now: float) -> None:
     conn.execute("UPDATE episodes SET duration = ?, media_json = ?, updated_at = ? WHERE id = ?",
                  (duration, media_json, now, episode_id))

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from pipeline import db, download, ingest, storage
+from pipeline import db, download, ingest, media, storage
 from pipeline import options as job_options
 from pipeline.config import Settings
-from pipeline.errors import BadInput
+from pipeline.errors import BadInput, PipelineError
 from pipeline.progress import ALL_STAGES, DEFAULT_MEDIA_SECONDS, HOST, STAGES, QueuedJob, forecast, plan_for
 
 Dispatch = Callable[[int, int], str]
@@ -83,8 +83,10 @@ def create(settings: Settings, source: str, title: str = "", priority: int = PRI
     A URL already ingested raises DuplicateSource (naming the episode) unless allow_duplicate."""
     options = job_options.validate(settings, options)
     kind = source_kind or ingest.classify_source(source)
+    duration = None
     if kind in ("path", "upload"):
         source = str(_local_source(settings, source))
+        duration = _declared_duration(source)
     elif kind == "url" and not re.match(r"^https?://", source, re.IGNORECASE):
         raise BadInput("Only http:// and https:// URLs are accepted.")
     episode_id = new_episode_id()
@@ -92,11 +94,22 @@ def create(settings: Settings, source: str, title: str = "", priority: int = PRI
         now = time.time()
         key = download.check_not_duplicate(conn, source) if kind == "url" and not allow_duplicate else None
         db.insert_episode(conn, episode_id, title.strip(), kind, source, now)
+        if duration:
+            db.set_episode_declared_duration(conn, episode_id, duration)
         if kind == "url":
             db.set_episode_source_key(conn, episode_id, key or download.source_key(source))
         job_id = db.insert_job(conn, episode_id, priority, json.dumps(options), now, settings.worker.max_attempts)
         db.add_event(conn, job_id, None, "queued", now)
     return episode_id, job_id
+
+
+def _declared_duration(path: str) -> float | None:
+    """The file's duration from its header, so a queued job's forecast knows its length before
+    ingest (which probes it properly and reports what is wrong with it)."""
+    try:
+        return media.probe(path).duration or None
+    except PipelineError:
+        return None
 
 
 def _local_source(settings: Settings, source: str) -> Path:

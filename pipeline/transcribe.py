@@ -29,7 +29,7 @@ from pipeline import db, transcript, whisper_checkpoint
 from pipeline.audio import audio_path
 from pipeline.config import TranscribeSettings
 from pipeline.context import StageContext
-from pipeline.errors import BadInput, TransientError
+from pipeline.errors import BadInput, Cancelled, TransientError
 
 BUNDLED_MODELS = {"tiny.en"}
 SAMPLE_RATE = 16_000
@@ -98,11 +98,14 @@ def _english_only(name: str) -> bool:
     return name.endswith(".en") or Path(name).name.endswith(".en")
 
 
-def _faster_whisper_model(settings: TranscribeSettings, cache: Path):
+def _faster_whisper_model(settings: TranscribeSettings, cache: Path, workers: int = 1):
+    """The model, loaded once per settings; ``workers`` windows can run on it at once, the
+    task's threads split between them."""
     from faster_whisper import WhisperModel, available_models
     _check_model_path(settings.model)
     device, compute_type = resolve_device(settings)
-    key = ("faster-whisper", settings.model, device, compute_type, _threads(settings))
+    threads = max(1, _threads(settings) // workers)
+    key = ("faster-whisper", settings.model, device, compute_type, threads, workers)
     with _models_lock:
         if key in _models:
             return _models[key]
@@ -113,7 +116,7 @@ def _faster_whisper_model(settings: TranscribeSettings, cache: Path):
                            f"choose one of {', '.join(available_models())} or a model folder.")
         try:
             model = WhisperModel(str(Path(location).expanduser()) if local else location, device=device,
-                                 compute_type=compute_type, cpu_threads=_threads(settings),
+                                 compute_type=compute_type, cpu_threads=threads, num_workers=workers,
                                  download_root=None if local else str(cache / "faster-whisper"))
         except (RuntimeError, ValueError, OSError) as exc:
             if local:
@@ -325,30 +328,20 @@ def transcribe_file(path: Path, settings: TranscribeSettings, duration: float, o
     if language and language != "en" and _english_only(settings.model):
         raise BadInput(f"Model '{settings.model}' only understands English; choose a multilingual model "
                        f"(such as 'base') to transcribe '{language}'.")
-    if settings.engine == "faster-whisper":
-        model, window_fn = _faster_whisper_model(settings, cache), _faster_whisper_window
-    elif settings.engine == "openai-whisper":
-        model, window_fn = _openai_whisper_model(settings, cache), _openai_whisper_window
-    else:
-        raise BadInput(f"Unknown transcription engine '{settings.engine}'; use faster-whisper or openai-whisper.")
-
     audio = AudioWindows(path)
-    segments: list[dict] = []
-    detected = None
     try:
+        parallel = _parallel_windows(settings, audio.samples)
+        if settings.engine == "faster-whisper":
+            model, window_fn = _faster_whisper_model(settings, cache, parallel), _faster_whisper_window
+        elif settings.engine == "openai-whisper":
+            model, window_fn = _openai_whisper_model(settings, cache), _openai_whisper_window
+        else:
+            raise BadInput(f"Unknown transcription engine '{settings.engine}'; use faster-whisper or openai-whisper.")
         total = audio.samples / SAMPLE_RATE
         progress = _PositionReporter(on_progress, duration or total)
-        for first, samples in audio.windows():
-            offset = first / SAMPLE_RATE
-            window_segments, used_language = window_fn(model, samples, settings, language or detected)
-            for seg in window_segments:
-                _shift(seg, offset)
-                segments.append(seg)
-                progress.advance(seg["end"])
-            window_language = used_language()
-            if detected is None and any(s["words"] for s in segments):
-                detected = window_language   # fixed from the first speech on, so windows agree
-            progress.advance(offset + len(samples) / SAMPLE_RATE)
+        segments: list[dict] = []
+        run_windows = _windows_in_parallel if parallel > 1 else _windows_in_turn
+        detected = run_windows(audio, model, window_fn, settings, language, parallel, segments, progress)
     finally:
         audio.close()
     engine_default = "en" if _english_only(settings.model) else None
@@ -357,6 +350,91 @@ def transcribe_file(path: Path, settings: TranscribeSettings, duration: float, o
     if not any(seg["words"] for seg in segments):
         doc["note"] = NO_SPEECH_NOTE
     return doc
+
+
+def _parallel_windows(settings: TranscribeSettings, samples: int) -> int:
+    """How many windows faster-whisper transcribes at once: one per thread of the task's budget
+    once the audio has several windows (a small model keeps one core busy far better than it
+    spreads one window over several), else one window on all the threads."""
+    if settings.engine != "faster-whisper" or samples <= WINDOW_SECONDS * SAMPLE_RATE:
+        return 1
+    return max(1, min(_threads(settings), int(samples / (WINDOW_SECONDS * SAMPLE_RATE)) + 1))
+
+
+def _windows_in_turn(audio: AudioWindows, model, window_fn, settings: TranscribeSettings, language: str | None,
+                     parallel: int, segments: list[dict], progress: _PositionReporter) -> str | None:
+    """Transcribe the windows one after another into ``segments``; returns the language detected."""
+    detected = None
+    for first, samples in audio.windows():
+        offset = first / SAMPLE_RATE
+        window_segments, used_language = window_fn(model, samples, settings, language or detected)
+        for seg in window_segments:
+            _shift(seg, offset)
+            segments.append(seg)
+            progress.advance(seg["end"])
+        window_language = used_language()
+        if detected is None and any(s["words"] for s in segments):
+            detected = window_language   # fixed from the first speech on, so windows agree
+        progress.advance(offset + len(samples) / SAMPLE_RATE)
+    return detected
+
+
+def _windows_in_parallel(audio: AudioWindows, model, window_fn, settings: TranscribeSettings,
+                         language: str | None, parallel: int, segments: list[dict],
+                         progress: _PositionReporter) -> str | None:
+    """Transcribe ``parallel`` windows at a time, in order; returns the language detected.
+
+    At most ``parallel`` + 1 windows are in memory. The first window runs alone when the
+    language must be detected, so every window uses the same one. A cancel (raised by the
+    progress callback, which this thread calls at least every second) stops the running
+    windows at their next segment.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+    stop = threading.Event()
+    detected = [None]
+
+    def one(samples: np.ndarray, lang: str | None) -> tuple[list[dict], str]:
+        window_segments, used_language = window_fn(model, samples, settings, lang)
+        done = []
+        for seg in window_segments:
+            if stop.is_set():
+                raise Cancelled("Transcription was stopped.")
+            done.append(seg)
+        return done, used_language()
+
+    def collect(offset: float, length: float, future) -> None:
+        window_segments, window_language = future.result()
+        for seg in window_segments:
+            _shift(seg, offset)
+            segments.append(seg)
+        if detected[0] is None and window_segments and any(seg["words"] for seg in window_segments):
+            detected[0] = window_language
+        progress.advance(offset + length)
+
+    pending = []
+    needs_language = not language and not _english_only(settings.model)
+    with ThreadPoolExecutor(parallel, thread_name_prefix="transcribe-window") as pool:
+        try:
+            for first, samples in audio.windows():
+                offset, length = first / SAMPLE_RATE, len(samples) / SAMPLE_RATE
+                pending.append((offset, length, pool.submit(one, samples, language or detected[0])))
+                while pending and (len(pending) >= parallel or (needs_language and detected[0] is None)):
+                    wait([pending[0][2]], timeout=1.0, return_when=FIRST_COMPLETED)
+                    if pending[0][2].done():
+                        collect(*pending.pop(0))
+                    else:
+                        progress.advance(progress.position)   # a cancel check while the windows run
+            while pending:
+                wait([pending[0][2]], timeout=1.0)
+                if pending[0][2].done():
+                    collect(*pending.pop(0))
+                else:
+                    progress.advance(progress.position)
+        except BaseException:
+            stop.set()   # running windows stop at their next segment; queued ones never start
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return detected[0]
 
 
 def _shift(segment: dict, offset: float) -> None:

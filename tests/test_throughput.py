@@ -188,9 +188,10 @@ def test_queued_jobs_get_a_start_and_done_forecast_from_learned_rates(fast, spee
         assert done > start and next_start == pytest.approx(done, abs=0.2)   # one worker slot: one after another
     with db.session(fast.app_db_path) as conn:
         rates = db.stage_rates(conn, progress.HOST)
-        duration = db.typical_media_seconds(conn)   # the waiting jobs' media is not probed yet
+        assert db.get_episode(conn, db.get_job(conn, waiting[0])["episode_id"])["duration"] == pytest.approx(
+            probe(speech_video).duration)   # the file's header length, known before ingest
     assert set(rates) == set(progress.STAGES)   # every stage learned from the first job
-    plan = progress.plan_for(fast.enrich, {"max_clips": 1}, rates, duration, None, 0, 1)
+    plan = progress.plan_for(fast.enrich, {"max_clips": 1}, rates, probe(speech_video).duration, None, 0, 1)
     assert forecasts[0][1] == pytest.approx(plan.total, rel=0.01)
     took = sum(e["seconds"] for e in _events(fast, first) if e["kind"] == "finished")
     assert took / 2 < forecasts[0][1] < took * 2, (took, forecasts)   # in the range of what the same media took

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import mediagen
@@ -10,7 +11,7 @@ from conftest import ROOT, word_error_rate
 
 from pipeline import episodes, jobs, runner, storage, transcribe, whisper_checkpoint
 from pipeline.config import TranscribeSettings, load_settings
-from pipeline.errors import BadInput
+from pipeline.errors import BadInput, Cancelled
 from pipeline.media import probe
 from pipeline.transcribe import model_location, transcribe_file
 
@@ -315,3 +316,21 @@ def test_retranscribing_keeps_the_old_transcript_until_a_new_one_is_complete(no_
     assert doc["model"] == bundled and spoken(doc)
     assert audio.stat().st_mtime_ns == audio_stamp   # the stored audio was reused, not extracted again
     assert episodes.summary(settings, episode_id)["language"] == "en"
+
+
+def test_parallel_windows_hear_the_same_words_as_windows_in_turn_and_stop_on_cancel(tmp_path, speech_transcript):
+    audio = mediagen.speech_at_offsets(tmp_path / "three.wav", 800.0, [5.0, 320.0, 700.0])   # three windows
+    progress = []
+    parallel = transcribe_file(audio, TranscribeSettings(threads=2), 800.0, progress.append, cache=tmp_path)
+    in_turn = transcribe_file(audio, TranscribeSettings(threads=1), 800.0, cache=tmp_path)
+    assert transcribe._parallel_windows(TranscribeSettings(threads=2), 800 * transcribe.SAMPLE_RATE) == 2
+    assert_copies_at(parallel, [5.0, 320.0, 700.0], speech_transcript)
+    assert [w["word"] for w in spoken(parallel)] == [w["word"] for w in spoken(in_turn)]
+    assert max(abs(a["start"] - b["start"]) for a, b in zip(spoken(parallel), spoken(in_turn), strict=True)) < 0.05
+    assert progress == sorted(progress) and progress[-1] >= 0.98
+
+    def cancel_at_first_report(fraction):
+        raise Cancelled("The job was cancelled.")
+    with pytest.raises(Cancelled):
+        transcribe_file(audio, TranscribeSettings(threads=2), 800.0, cancel_at_first_report, cache=tmp_path)
+    assert not [t for t in threading.enumerate() if t.name.startswith("transcribe-window")], "windows stopped"
