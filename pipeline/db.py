@@ -339,9 +339,11 @@ def is_cancel_requested(conn, job_id: int) -> bool:
 # --- job events -------------------------------------------------------------------------
 
 def add_event(conn, job_id: int, stage: str | None, kind: str, now: float, message: str | None = None,
-              seconds: float | None = None, media_seconds: float | None = None, host: str | None = None) -> None:
-    conn.execute("INSERT INTO job_events (job_id, stage, kind, message, seconds, media_seconds, created_at, host)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (job_id, stage, kind, message, seconds, media_seconds, now, host))
+              seconds: float | None = None, media_seconds: float | None = None, host: str | None = None,
+              cpu_share: float | None = None) -> None:
+    conn.execute("INSERT INTO job_events (job_id, stage, kind, message, seconds, media_seconds, created_at, host,"
+                 " cpu_share) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (job_id, stage, kind, message, seconds, media_seconds, now, host, cpu_share))
 
 
 def list_events(conn, job_id: int) -> list[sqlite3.Row]:
@@ -349,7 +351,9 @@ def list_events(conn, job_id: int) -> list[sqlite3.Row]:
 
 
 def stage_rates(conn, host: str | None = None, recent: int = 20) -> dict[str, float]:
-    """Seconds of work per second of media for each stage, pooled over its ``recent`` last runs.
+    """Seconds of work per second of media for each stage, pooled over its ``recent`` last runs,
+    as if each run had had the whole machine (its seconds times its ``cpu_share``): so rates
+    learned with ``-w 2`` and with ``-w 1`` mean the same.
 
     Render is measured per clip: its rate is seconds per second of clip, from the
     ``clip_finished`` events of single clips. Runs on ``host`` win over other machines' runs.
@@ -358,7 +362,8 @@ def stage_rates(conn, host: str | None = None, recent: int = 20) -> dict[str, fl
     """
     def rate(kind: str, stage: str, only_host: str | None) -> float | None:
         return conn.execute(
-            "SELECT SUM(seconds) / SUM(media_seconds) FROM (SELECT seconds, media_seconds FROM job_events"
+            "SELECT SUM(seconds * COALESCE(cpu_share, 1.0)) / SUM(media_seconds) FROM ("
+            " SELECT seconds, media_seconds, cpu_share FROM job_events"
             " WHERE kind = ? AND stage = ? AND (? IS NULL OR host = ?) AND media_seconds > 0 AND seconds IS NOT NULL"
             " ORDER BY id DESC LIMIT ?)", (kind, stage, only_host, only_host, recent)).fetchone()[0]
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from pipeline import db, download, ingest, media, storage
+from pipeline import db, download, ingest, media, storage, threads
 from pipeline import options as job_options
 from pipeline.config import Settings
 from pipeline.errors import BadInput, PipelineError
@@ -275,12 +275,13 @@ def queue_forecast(settings: Settings, conn, now: float) -> dict[int, tuple[floa
     if all(row["status"] == "running" for row in rows):
         return {}
     slots = max(1, worker_liveness(conn, now)["threads_alive"])
+    cpu_share = threads.machine_share(slots)   # every slot busy: each has its share of the machine
     rates = db.stage_rates(conn, HOST)
     typical = db.typical_media_seconds(conn) or DEFAULT_MEDIA_SECONDS
     busy, queued = [], []
     for row in rows:
         plan = plan_for(settings.enrich, json.loads(row["options_json"] or "{}"), rates, row["duration"] or typical,
-                        row["clip_seconds"] if row["clip_count"] else None, row["clip_count"], slots)
+                        row["clip_seconds"] if row["clip_count"] else None, row["clip_count"], slots, cpu_share)
         remaining = plan.remaining(set((row["done_stages"] or "").split(",")))
         if row["status"] == "running":
             busy.append(remaining if row["eta_seconds"] is None else row["eta_seconds"])

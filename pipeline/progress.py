@@ -43,16 +43,18 @@ class Plan:
 
     @classmethod
     def for_job(cls, media_seconds: float | None, rates: dict[str, float], stages: tuple[str, ...] = STAGES,
-                clip_seconds: float | None = None, parallel: int = 1) -> Plan:
+                clip_seconds: float | None = None, parallel: int = 1, cpu_share: float = 1.0) -> Plan:
+        """``rates`` are whole-machine rates; a task has ``cpu_share`` of the machine, and up to
+        ``parallel`` clips render at once (never more than the whole machine)."""
         media = max(media_seconds or 0.0, 1.0)
         expected = {}
         for stage in stages:
             rate = max(1e-6, rates.get(stage, DEFAULT_RATES[stage]))
             if stage == "render":
                 clips = media if clip_seconds is None else clip_seconds
-                expected[stage] = rate * max(clips, 1.0) / max(1, parallel)
+                expected[stage] = rate * max(clips, 1.0) / min(1.0, cpu_share * max(1, parallel))
             else:
-                expected[stage] = rate * media
+                expected[stage] = rate * media / cpu_share
         return cls(expected)
 
     @property
@@ -80,13 +82,17 @@ class Plan:
             remaining_here = max(0.0, self.expected[stage] - stage_elapsed)
         return remaining_here + sum(self.expected[s] for s in self.stages[index + 1:])
 
+    def after(self, stage: str) -> float:
+        """Expected seconds of the stages after ``stage``."""
+        return sum(self.expected[s] for s in self.stages[self.stages.index(stage) + 1:])
+
     def remaining(self, done: set[str]) -> float:
         """Expected seconds of the stages not in ``done``."""
         return sum(seconds for stage, seconds in self.expected.items() if stage not in done)
 
 
 def plan_for(enrich, options: dict, rates: dict[str, float], media_seconds: float | None,
-             clip_seconds: float | None, clip_count: int, slots: int) -> Plan:
+             clip_seconds: float | None, clip_count: int, slots: int, cpu_share: float = 1.0) -> Plan:
     """A job's plan with its clips rendering on up to ``slots`` workers. Before enrichment has
     chosen the clips, the job's clip options (else the config's ``enrich``) stand in."""
     if clip_seconds is None:
@@ -95,7 +101,22 @@ def plan_for(enrich, options: dict, rates: dict[str, float], media_seconds: floa
                                              options.get("min_clip_seconds", enrich.min_clip_seconds),
                                              options.get("max_clip_seconds", enrich.max_clip_seconds))
     return Plan.for_job(media_seconds, rates, stages_for(options), clip_seconds,
-                        parallel=max(1, min(slots, clip_count)))
+                        parallel=max(1, min(slots, clip_count)), cpu_share=cpu_share)
+
+
+def render_eta(units: list[dict], learned_rate: float, slots: int) -> float:
+    """Seconds until a render fan-out's clips are all done.
+
+    What is left of each clip (by length and progress) at this job's own pace per second of
+    clip once a clip has finished (else the learned rate), spread over the workers that can
+    take the clips left. Time the clips spent waiting behind other jobs does not count as slowness.
+    """
+    done = [u for u in units if u["status"] == "done" and u["started_at"] and u["finished_at"]]
+    pace = (sum(u["finished_at"] - u["started_at"] for u in done) / sum(u["clip_seconds"] for u in done)
+            if done else learned_rate)
+    left = [u for u in units if u["status"] in ("queued", "running")]
+    work = sum((1.0 - u["progress"]) * u["clip_seconds"] * pace for u in left)
+    return work / max(1, min(slots, len(left))) if left else 0.0
 
 
 @dataclass(frozen=True)

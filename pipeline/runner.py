@@ -35,7 +35,7 @@ from pipeline import clips, db, jobs, storage, threads, webhooks
 from pipeline.config import Settings
 from pipeline.context import StageContext
 from pipeline.errors import BadInput, Cancelled, Interrupted, PipelineError, TransientError
-from pipeline.progress import DEFAULT_MEDIA_SECONDS, HOST, STAGES, Plan, plan_for, stages_for
+from pipeline.progress import DEFAULT_MEDIA_SECONDS, DEFAULT_RATES, HOST, STAGES, Plan, plan_for, render_eta, stages_for
 
 log = logging.getLogger("clipdesk.runner")
 
@@ -119,21 +119,24 @@ class UnitReporter(JobReporter):
     """One clip's progress: stored on its unit, and the job's render progress is the clips'
     progress weighted by length, its ETA from the whole fan-out's pace so far."""
 
-    def __init__(self, settings: Settings, job_id: int, plan: Plan, unit_id: int):
+    def __init__(self, settings: Settings, job_id: int, plan: Plan, unit_id: int, cpu_share: float):
         super().__init__(settings, job_id, plan)
-        self.unit_id, self.stage = unit_id, "render"
+        self.unit_id, self.stage, self.cpu_share = unit_id, "render", cpu_share
 
     def write(self, fraction: float) -> None:
         now = time.time()
         with db.session(self.settings.app_db_path) as conn, db.transaction(conn):
             db.set_unit_progress(conn, self.unit_id, fraction, now)
-            update_render_progress(conn, self.job_id, self.plan, now)
+            update_render_progress(conn, self.job_id, self.plan, now, self.cpu_share)
 
 
-def update_render_progress(conn, job_id: int, plan: Plan, now: float) -> None:
-    job = db.get_job(conn, job_id)
+def update_render_progress(conn, job_id: int, plan: Plan, now: float, cpu_share: float) -> None:
+    """The job's render progress from its units, and its ETA from what is left of its clips."""
     fraction = db.units_progress(conn, job_id)
-    eta = plan.eta("render", fraction, now - (job["stage_started_at"] or now))
+    units = [dict(u) for u in db.list_units(conn, job_id)]
+    slots = jobs.worker_liveness(conn, now)["threads_alive"]
+    learned = db.stage_rates(conn, HOST).get("render", DEFAULT_RATES["render"]) / cpu_share   # at a unit's share
+    eta = render_eta(units, learned, slots) + plan.after("render")
     db.set_job_progress(conn, job_id, fraction, plan.overall("render", fraction), round(eta, 1), now)
 
 
@@ -148,6 +151,7 @@ def run_stage(settings: Settings, job_id: int, queue: TaskQueue, worker_id: str 
     this call could not claim it, its current status.
     """
     worker_id = worker_id or this_worker()
+    cpu_share = threads.machine_share(workers)
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         before = db.get_job(conn, job_id)
         if before is None:
@@ -161,7 +165,7 @@ def run_stage(settings: Settings, job_id: int, queue: TaskQueue, worker_id: str 
         db.set_episode_status(conn, job["episode_id"], "processing", time.time())
         done = db.completed_stages(conn, job["episode_id"])
     with db.session(settings.app_db_path) as conn:   # outside the claim: it holds the write lock
-        plan = job_plan(settings, conn, job)
+        plan = job_plan(settings, conn, job, cpu_share)
 
     options = json.loads(job["options_json"] or "{}")
     stages = stages_for(options)
@@ -185,28 +189,29 @@ def run_stage(settings: Settings, job_id: int, queue: TaskQueue, worker_id: str 
                 _fan_out(settings, job, pending, queue)
                 return "running"
             importlib.import_module(f"pipeline.{STAGE_MODULES[stage]}").run(ctx)
-            _stage_done(settings, job_id, job["episode_id"], stage, reporter.elapsed())
+            _stage_done(settings, job_id, job["episode_id"], stage, reporter.elapsed(), cpu_share)
         except Exception as exc:   # every failure ends the attempt with a sentence; the worker keeps running
             return _end_attempt(settings, job, stage, exc, queue)
     return _continue(settings, job, stage, stages, queue)
 
 
-def job_plan(settings: Settings, conn, job) -> Plan:
-    """What the job's stages should take on this machine, from the learned rates."""
+def job_plan(settings: Settings, conn, job, cpu_share: float) -> Plan:
+    """What the job's stages should take on this machine with ``cpu_share`` of it, from the learned rates."""
     episode = db.get_episode(conn, job["episode_id"])
     clip_seconds, clip_count = db.clip_totals(conn, job["episode_id"])
     slots = jobs.worker_liveness(conn, time.time())["threads_alive"]
     media_seconds = episode["duration"] or db.typical_media_seconds(conn) or DEFAULT_MEDIA_SECONDS   # before ingest
     return plan_for(settings.enrich, json.loads(job["options_json"] or "{}"), db.stage_rates(conn, HOST),
-                    media_seconds, clip_seconds if clip_count else None, clip_count, slots)
+                    media_seconds, clip_seconds if clip_count else None, clip_count, slots, cpu_share)
 
 
-def _stage_done(settings: Settings, job_id: int, episode_id: str, stage: str, seconds: float) -> None:
+def _stage_done(settings: Settings, job_id: int, episode_id: str, stage: str, seconds: float,
+                cpu_share: float | None) -> None:
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         media_seconds = db.get_episode(conn, episode_id)["duration"]   # known after ingest (decoding may correct it)
         db.mark_stage_done(conn, episode_id, stage, time.time())
         db.add_event(conn, job_id, stage, "finished", time.time(), seconds=round(seconds, 3),
-                     media_seconds=media_seconds, host=HOST)
+                     media_seconds=media_seconds, host=HOST, cpu_share=cpu_share)
 
 
 def _continue(settings: Settings, job, stage: str, stages: tuple[str, ...], queue: TaskQueue) -> str:
@@ -254,6 +259,7 @@ def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_i
     this call could not claim it, its current status.
     """
     worker_id = worker_id or this_worker()
+    cpu_share = threads.machine_share(workers)
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         unit = db.get_unit(conn, unit_id)
         if unit is None:
@@ -263,9 +269,9 @@ def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_i
             return unit["status"]
         clip = db.get_clip(conn, unit["clip_id"])
     with db.session(settings.app_db_path) as conn:
-        plan = job_plan(settings, conn, job)
+        plan = job_plan(settings, conn, job, cpu_share)
     options = json.loads(job["options_json"] or "{}")
-    reporter = UnitReporter(settings, job["id"], plan, unit_id)
+    reporter = UnitReporter(settings, job["id"], plan, unit_id, cpu_share)
     ctx = StageContext(threads.for_task(settings, workers), job["episode_id"], options, reporter)
     started = time.monotonic()
     with Heartbeat(settings, f"unit-{unit_id}", lambda conn, now: db.touch_unit(conn, unit_id, now)):
@@ -281,7 +287,8 @@ def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_i
                 return _requeue_unit(settings, unit, queue, f"Clip '{clip['title']}' was interrupted: {exc}")
             status, message, kind = _outcome(exc, job["id"], "render")
             ending = ("cancelled" if status == "cancelled" else "failed", f"Clip '{clip['title']}': {message}", kind)
-    end_unit(settings, unit_id, *ending, seconds=time.monotonic() - started, queue=queue, worker_id=worker_id)
+    end_unit(settings, unit_id, *ending, seconds=time.monotonic() - started, queue=queue, worker_id=worker_id,
+             cpu_share=cpu_share)
     return ending[0]
 
 
@@ -294,7 +301,7 @@ def _requeue_unit(settings: Settings, unit, queue: TaskQueue, message: str) -> s
 
 
 def end_unit(settings: Settings, unit_id: int, status: str, error: str | None, error_kind: str | None,
-             seconds: float | None, queue: TaskQueue, worker_id: str | None = None) -> None:
+             seconds: float | None, queue: TaskQueue, worker_id: str | None = None, cpu_share: float = 1.0) -> None:
     """Record how a render unit ended; if it was the job's last one, close the render stage."""
     worker_id = worker_id or this_worker()
     now = time.time()
@@ -303,13 +310,13 @@ def end_unit(settings: Settings, unit_id: int, status: str, error: str | None, e
         db.end_unit(conn, unit_id, status, now, error, error_kind)
         if status == "done":
             db.add_event(conn, unit["job_id"], "render", "clip_finished", now, seconds=round(seconds or 0.0, 3),
-                         media_seconds=unit["clip_seconds"], host=HOST,
+                         media_seconds=unit["clip_seconds"], host=HOST, cpu_share=cpu_share,
                          message=f"Clip {unit['clip_id']} rendered in {seconds or 0.0:.1f} s.")
         else:
             db.add_event(conn, unit["job_id"], "render", f"clip_{status}", now, message=error)
         job = db.get_job(conn, unit["job_id"])
         if status == "done":
-            update_render_progress(conn, job["id"], job_plan(settings, conn, job), now)
+            update_render_progress(conn, job["id"], job_plan(settings, conn, job, cpu_share), now, cpu_share)
         last = db.active_unit_count(conn, job["id"]) == 0 and db.take_job_after_units(conn, job["id"], worker_id, now)
         job = db.get_job(conn, job["id"])
     if last:
@@ -328,7 +335,7 @@ def _close_render(settings: Settings, job, queue: TaskQueue) -> str:
     failed = [u for u in units if u["status"] == "failed"]
     if failed:
         return _conclude(settings, job, "render", "failed", failed[0]["error"], failed[0]["error_kind"], queue)
-    _stage_done(settings, job["id"], job["episode_id"], "render", time.time() - started_at)
+    _stage_done(settings, job["id"], job["episode_id"], "render", time.time() - started_at, None)
     return _continue(settings, job, "render", stages_for(json.loads(job["options_json"] or "{}")), queue)
 
 

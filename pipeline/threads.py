@@ -19,6 +19,11 @@ def share(workers: int, cores: int | None = None) -> int:
     return max(1, cores // max(1, workers))
 
 
+def machine_share(workers: int) -> float:
+    """The fraction of the machine's cores one of ``workers`` concurrent tasks gets."""
+    return min(1.0, share(workers) / _usable_cores())
+
+
 def for_task(settings: Settings, workers: int) -> Settings:
     """``settings`` with the automatic (0) thread counts replaced by this task's share."""
     threads = share(workers)

@@ -66,5 +66,8 @@ def test_stage_rates_pool_recent_finished_runs(settings, speech_video):
         rates = db.stage_rates(conn)
         db.add_event(conn, job_id, "transcribe", "finished", time.time(), seconds=5, media_seconds=100, host="here")
         here, elsewhere = db.stage_rates(conn, host="here"), db.stage_rates(conn, host="elsewhere")
+        db.add_event(conn, job_id, "extract_audio", "finished", time.time(), seconds=8, media_seconds=100,
+                     cpu_share=0.5)   # ran beside another task: half the machine
+        assert db.stage_rates(conn)["extract_audio"] == 0.04
     assert rates == {"transcribe": 0.2, "render": 1.2}   # render: seconds per second of clip
     assert here["transcribe"] == 0.05 and elsewhere["transcribe"] == 0.15   # this machine's runs win

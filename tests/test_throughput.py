@@ -78,8 +78,9 @@ def test_clips_render_as_parallel_units_on_two_workers_with_their_share_of_threa
     with db.session(fast.app_db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM renders").fetchone()[0] == 3 * len(VARIANTS)
         rates = db.stage_rates(conn, progress.HOST)
-    learned = sum(e["seconds"] for e in clip_events) / sum(e["media_seconds"] for e in clip_events)
-    assert rates["render"] == pytest.approx(learned)   # render is learned per second of clip
+    assert {e["cpu_share"] for e in clip_events} == {threads.machine_share(2)}   # each clip had its share
+    learned = sum(e["seconds"] * e["cpu_share"] for e in clip_events) / sum(e["media_seconds"] for e in clip_events)
+    assert rates["render"] == pytest.approx(learned)   # per second of clip, as if with the whole machine
 
 
 def _looped(source: Path, out: Path, loops: int) -> Path:
@@ -212,7 +213,23 @@ def test_render_is_planned_per_clip_second_and_spread_over_the_workers():
     one = Plan.for_job(600, rates, progress.STAGES, clip_seconds=100, parallel=1)
     two = Plan.for_job(600, rates, progress.STAGES, clip_seconds=100, parallel=2)
     assert one.expected["transcribe"] == pytest.approx(60)
-    assert one.expected["render"] == pytest.approx(200) and two.expected["render"] == pytest.approx(100)
+    assert one.expected["render"] == pytest.approx(200)
+    assert two.expected["render"] == pytest.approx(200)   # one task already had the whole machine
+    # Two workers on the machine: each task has half of it; two clips side by side still use all of it.
+    shared = Plan.for_job(600, rates, progress.STAGES, clip_seconds=100, parallel=2, cpu_share=0.5)
+    assert shared.expected["transcribe"] == pytest.approx(120) and shared.expected["render"] == pytest.approx(200)
+
+
+def test_render_eta_counts_the_clips_left_at_this_jobs_pace_not_the_time_spent_waiting():
+    def unit(status, progress, seconds, took=None):
+        return {"status": status, "progress": progress, "clip_seconds": seconds,
+                "started_at": 1000.0 if took else None, "finished_at": 1000.0 + took if took else None}
+    waiting = [unit("queued", 0.0, 30), unit("queued", 0.0, 30)]
+    assert progress.render_eta(waiting, learned_rate=1.0, slots=2) == pytest.approx(30)   # learned, side by side
+    assert progress.render_eta(waiting, learned_rate=1.0, slots=1) == pytest.approx(60)
+    mixed = [unit("done", 1.0, 20, took=40), unit("running", 0.5, 30), unit("queued", 0.0, 10)]
+    assert progress.render_eta(mixed, learned_rate=1.0, slots=4) == pytest.approx((15 + 10) * 2.0 / 2)   # own pace
+    assert progress.render_eta([unit("done", 1.0, 20, took=40)], learned_rate=1.0, slots=2) == 0.0
 
 
 def test_thread_budgets_split_the_cores_between_workers_unless_configured(tmp_path, monkeypatch):

@@ -23,4 +23,5 @@ CREATE INDEX render_units_job_idx ON render_units(job_id, status);
 CREATE INDEX render_units_status_idx ON render_units(status);
 
 ALTER TABLE job_events ADD COLUMN host TEXT;        -- the machine a stage ran on (learned rates are per machine)
+ALTER TABLE job_events ADD COLUMN cpu_share REAL;  -- the share of that machine's cores the stage had (NULL = all)
 ALTER TABLE workers ADD COLUMN threads INTEGER NOT NULL DEFAULT 1;   -- huey_consumer -w
