@@ -68,6 +68,7 @@ class Consumer:
     def stop(self, sig: int = signal.SIGINT, timeout: float = 60) -> int:
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else 0
+        self.wait_ready()   # a signal that lands while Python is still importing can be swallowed
         self.process.send_signal(sig)
         try:
             return self.process.wait(timeout=timeout)
@@ -87,6 +88,15 @@ class Consumer:
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Until Huey has started (and installed its signal handlers) in this process."""
+        deadline = time.monotonic() + timeout
+        while f"PID {self.process.pid} " not in self.log() and self.process.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"consumer {self.process.pid} did not start: {self.log()[-2000:]}")
+            time.sleep(0.05)
+        time.sleep(0.2)   # Huey sets its handlers just after that line, once its threads have started
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
