@@ -246,13 +246,13 @@ def display_title(row) -> str:
     return row["episode_title"] or Path(row["episode_source"]).name or row["episode_source"]
 
 
-def to_json(row, forecast: dict[int, tuple[float, float]] | None = None) -> dict:
+def to_json(row, forecasts: dict[int, tuple[float, float]] | None = None) -> dict:
     """A job row from ``db.list_jobs``/``db.get_job_view`` as the job JSON of DESIGN.md.
 
     A queued or retrying job gets its forecast (``queue_forecast``): ``starts_in_seconds`` and,
     as ``eta_seconds``, the seconds until it should be done.
     """
-    starts_in, done_in = (forecast or {}).get(row["id"], (None, None))
+    starts_in, done_in = (forecasts or {}).get(row["id"], (None, None))
     eta = row["eta_seconds"] if row["status"] == "running" else done_in
     return {
         "job_id": row["id"], "episode_id": row["episode_id"], "status": row["status"],
@@ -303,8 +303,8 @@ def list_jobs(settings: Settings, status: str | None = None, limit: int = 100, s
         raise BadInput(f"Unknown status '{status}'; use one of {', '.join(JOB_STATUSES)}.")
     with db.session(settings.app_db_path) as conn, db.snapshot(conn):
         rows = db.list_jobs(conn, status, limit, search.strip())
-        forecast = queue_forecast(settings, conn, time.time()) if any(r["status"] in WAITING for r in rows) else None
-        return [to_json(row, forecast) for row in rows]
+        forecasts = queue_forecast(settings, conn, time.time()) if any(r["status"] in WAITING for r in rows) else None
+        return [to_json(row, forecasts) for row in rows]
 
 
 def units(settings: Settings, job_id: int) -> list[dict]:
