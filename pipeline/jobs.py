@@ -354,10 +354,10 @@ def outcomes(conn) -> dict:
 def worker_liveness(conn, now: float, stale_after: float = WORKER_STALE_AFTER) -> dict:
     """How many consumers (and task threads: their ``-w``) sent a heartbeat within ``stale_after``
     seconds, and the newest heartbeat's age."""
-    alive = [w for w in db.list_workers(conn) if now - w["heartbeat_at"] <= stale_after]
-    newest = db.list_workers(conn)[:1]
+    workers = db.list_workers(conn)   # newest heartbeat first
+    alive = [w for w in workers if now - w["heartbeat_at"] <= stale_after]
     return {"workers_alive": len(alive), "threads_alive": sum(w["threads"] for w in alive),
-            "last_heartbeat_age": round(now - newest[0]["heartbeat_at"], 1) if newest else None}
+            "last_heartbeat_age": round(now - workers[0]["heartbeat_at"], 1) if workers else None}
 
 
 def _percentile(values: list[float], q: float) -> float | None:

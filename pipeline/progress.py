@@ -75,12 +75,11 @@ class Plan:
 
     def eta(self, stage: str, stage_progress: float, stage_elapsed: float) -> float:
         """Seconds until the job finishes, from the running stage's own pace when known."""
-        index = self.stages.index(stage)
         if stage_progress >= 0.02 and stage_elapsed >= 1.0:
             remaining_here = stage_elapsed / stage_progress * (1.0 - stage_progress)
         else:
             remaining_here = max(0.0, self.expected[stage] - stage_elapsed)
-        return remaining_here + sum(self.expected[s] for s in self.stages[index + 1:])
+        return remaining_here + self.after(stage)
 
     def after(self, stage: str) -> float:
         """Expected seconds of the stages after ``stage``."""

@@ -119,25 +119,25 @@ class UnitReporter(JobReporter):
     """One clip's progress: stored on its unit, and the job's render progress is the clips'
     progress weighted by length, its ETA from the whole fan-out's pace so far."""
 
-    def __init__(self, settings: Settings, job_id: int, plan: Plan, unit_id: int, cpu_share: float):
-        super().__init__(settings, job_id, plan)
+    def __init__(self, settings: Settings, conn, job, plan: Plan, unit_id: int, cpu_share: float):
+        """Reads the learned render rate and the worker slots once (``conn``): not on every write."""
+        super().__init__(settings, job["id"], plan)
         self.unit_id, self.stage, self.cpu_share = unit_id, "render", cpu_share
+        self.slots = jobs.worker_liveness(conn, time.time())["threads_alive"]
+        self.pace = db.stage_rates(conn, HOST).get("render", DEFAULT_RATES["render"]) / cpu_share   # at this share
 
     def write(self, fraction: float) -> None:
         now = time.time()
         with db.session(self.settings.app_db_path) as conn, db.transaction(conn):
             db.set_unit_progress(conn, self.unit_id, fraction, now)
-            update_render_progress(conn, self.job_id, self.plan, now, self.cpu_share)
+            self.update_job(conn, now)
 
-
-def update_render_progress(conn, job_id: int, plan: Plan, now: float, cpu_share: float) -> None:
-    """The job's render progress from its units, and its ETA from what is left of its clips."""
-    fraction = db.units_progress(conn, job_id)
-    units = [dict(u) for u in db.list_units(conn, job_id)]
-    slots = jobs.worker_liveness(conn, now)["threads_alive"]
-    learned = db.stage_rates(conn, HOST).get("render", DEFAULT_RATES["render"]) / cpu_share   # at a unit's share
-    eta = render_eta(units, learned, slots) + plan.after("render")
-    db.set_job_progress(conn, job_id, fraction, plan.overall("render", fraction), round(eta, 1), now)
+    def update_job(self, conn, now: float) -> None:
+        """The job's render progress from its units, and its ETA from what is left of its clips."""
+        fraction = db.units_progress(conn, self.job_id)
+        units = [dict(u) for u in db.list_units(conn, self.job_id)]
+        eta = render_eta(units, self.pace, self.slots) + self.plan.after("render")
+        db.set_job_progress(conn, self.job_id, fraction, self.plan.overall("render", fraction), round(eta, 1), now)
 
 
 # --- one stage of a job -------------------------------------------------------------------------
@@ -269,9 +269,8 @@ def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_i
             return unit["status"]
         clip = db.get_clip(conn, unit["clip_id"])
     with db.session(settings.app_db_path) as conn:
-        plan = job_plan(settings, conn, job, cpu_share)
+        reporter = UnitReporter(settings, conn, job, job_plan(settings, conn, job, cpu_share), unit_id, cpu_share)
     options = json.loads(job["options_json"] or "{}")
-    reporter = UnitReporter(settings, job["id"], plan, unit_id, cpu_share)
     ctx = StageContext(threads.for_task(settings, workers), job["episode_id"], options, reporter)
     started = time.monotonic()
     with Heartbeat(settings, f"unit-{unit_id}", lambda conn, now: db.touch_unit(conn, unit_id, now)):
@@ -288,7 +287,7 @@ def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_i
             status, message, kind = _outcome(exc, job["id"], "render")
             ending = ("cancelled" if status == "cancelled" else "failed", f"Clip '{clip['title']}': {message}", kind)
     end_unit(settings, unit_id, *ending, seconds=time.monotonic() - started, queue=queue, worker_id=worker_id,
-             cpu_share=cpu_share)
+             reporter=reporter)
     return ending[0]
 
 
@@ -301,8 +300,11 @@ def _requeue_unit(settings: Settings, unit, queue: TaskQueue, message: str) -> s
 
 
 def end_unit(settings: Settings, unit_id: int, status: str, error: str | None, error_kind: str | None,
-             seconds: float | None, queue: TaskQueue, worker_id: str | None = None, cpu_share: float = 1.0) -> None:
-    """Record how a render unit ended; if it was the job's last one, close the render stage."""
+             seconds: float | None, queue: TaskQueue, worker_id: str | None = None,
+             reporter: UnitReporter | None = None) -> None:
+    """Record how a render unit ended; if it was the job's last one, close the render stage.
+
+    ``reporter`` is the unit's own (None when the reaper ends a unit whose worker is gone)."""
     worker_id = worker_id or this_worker()
     now = time.time()
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
@@ -310,13 +312,14 @@ def end_unit(settings: Settings, unit_id: int, status: str, error: str | None, e
         db.end_unit(conn, unit_id, status, now, error, error_kind)
         if status == "done":
             db.add_event(conn, unit["job_id"], "render", "clip_finished", now, seconds=round(seconds or 0.0, 3),
-                         media_seconds=unit["clip_seconds"], host=HOST, cpu_share=cpu_share,
+                         media_seconds=unit["clip_seconds"], host=HOST,
+                         cpu_share=reporter.cpu_share if reporter else None,
                          message=f"Clip {unit['clip_id']} rendered in {seconds or 0.0:.1f} s.")
         else:
             db.add_event(conn, unit["job_id"], "render", f"clip_{status}", now, message=error)
         job = db.get_job(conn, unit["job_id"])
-        if status == "done":
-            update_render_progress(conn, job["id"], job_plan(settings, conn, job, cpu_share), now, cpu_share)
+        if status == "done" and reporter:
+            reporter.update_job(conn, now)
         last = db.active_unit_count(conn, job["id"]) == 0 and db.take_job_after_units(conn, job["id"], worker_id, now)
         job = db.get_job(conn, job["id"])
     if last:
