@@ -24,8 +24,10 @@ import time
 from huey import SqliteHuey, crontab, signals
 from huey.consumer import Consumer
 
-from pipeline import db, feeds, inbox, media, recovery, runner, webhooks
+from pipeline import db, media
+from pipeline.automation import feeds, inbox, webhooks
 from pipeline.config import load_settings
+from pipeline.jobs import recovery, runner
 
 settings = load_settings()
 settings.data_dir.mkdir(parents=True, exist_ok=True)

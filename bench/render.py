@@ -1,13 +1,13 @@
 """Render benchmark: our one-process render of a clip's four variants vs two peers, in one run.
 
-- ours: ``render.render_clip`` (one ffmpeg process: decode once, split, four encodes + thumbnail);
+- ours: ``render_graph.render_clip`` (one ffmpeg process: decode once, split, four encodes + thumbnail);
 - four ffmpeg processes: the same graph built for one variant at a time (same filters,
   captions, loudness gain, encoder settings), each process decoding the source itself;
 - moviepy: the same four outputs (same sizes, same caption lines as text clips, same
   loudness gain, same x264 preset/CRF) composited frame by frame in Python.
 
 Every side's outputs are probed (sizes, durations) before the ratios are printed. With
-``--memory-hours`` it also measures the peak memory of the render stage (``clips.run`` on a
+``--memory-hours`` it also measures the peak memory of the render stage (``render.run`` on a
 real app database) for an episode that long: a child process renders three clips (start,
 middle, end) and reports its own and its ffmpeg children's peak RSS.
 
@@ -33,9 +33,10 @@ import ffmpeg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import media, render  # noqa: E402
-from pipeline.captions import caption_lines, font_size, margins  # noqa: E402
+from pipeline import media  # noqa: E402
 from pipeline.config import RenderSettings, load_settings  # noqa: E402
+from pipeline.media import render_graph  # noqa: E402
+from pipeline.media.captions import caption_lines, font_size, margins  # noqa: E402
 
 
 def make_source(path: Path, seconds: float, width: int, height: int, fps: int = 30) -> Path:
@@ -57,9 +58,9 @@ def separate_processes(source: Path, info, seconds: float, out_dir: Path, fonts_
     """The naive peer: one ffmpeg process per variant, each decoding the source itself
     (the loudness is measured once and shared, which favours this peer)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    gain = render.loudness_gain(source, info, 0.0, seconds, settings)
-    for variant in render.VARIANTS:
-        render.render_outputs(source, info, 0.0, seconds, words, {variant: out_dir / f"{variant}.mp4"}, None,
+    gain = render_graph.loudness_gain(source, info, 0.0, seconds, settings)
+    for variant in render_graph.VARIANTS:
+        render_graph.render_outputs(source, info, 0.0, seconds, words, {variant: out_dir / f"{variant}.mp4"}, None,
                               fonts_dir, settings, gain_db=gain, ass_prefix=f"{variant}_")
 
 
@@ -68,12 +69,12 @@ def with_moviepy(source: Path, info, seconds: float, out_dir: Path, fonts_dir: P
     """The moviepy peer: crop/resize and caption text clips composited in Python per frame."""
     from moviepy import CompositeVideoClip, TextClip, VideoFileClip, afx
     out_dir.mkdir(parents=True, exist_ok=True)
-    gain = render.loudness_gain(source, info, 0.0, seconds, settings)
-    preset = render.preset_for(settings, None)
+    gain = render_graph.loudness_gain(source, info, 0.0, seconds, settings)
+    preset = render_graph.preset_for(settings, None)
     font = str(next(Path(fonts_dir).glob("*.ttf")))
     base = VideoFileClip(str(source)).subclipped(0, seconds).with_effects([afx.MultiplyVolume(10 ** (gain / 20))])
-    for aspect in render.DEFAULT_ASPECTS:
-        width, height = render.SIZES[aspect]
+    for aspect in render_graph.DEFAULT_ASPECTS:
+        width, height = render_graph.SIZES[aspect]
         if aspect == "9x16":
             crop_w = round(info.height * width / height / 2) * 2
             frame = base.cropped(x_center=info.width / 2, width=crop_w, height=info.height).resized((width, height))
@@ -113,10 +114,10 @@ def timed(fn) -> tuple[float, float]:
 
 
 def check_same_outputs(sides: dict[str, Path], seconds: float) -> None:
-    for variant in render.VARIANTS:
+    for variant in render_graph.VARIANTS:
         probes = {name: media.probe(folder / f"{variant}.mp4") for name, folder in sides.items()}
         for name, info in probes.items():
-            assert (info.width, info.height) == render.SIZES[variant.split("_", 1)[1]], (name, variant)
+            assert (info.width, info.height) == render_graph.SIZES[variant.split("_", 1)[1]], (name, variant)
             assert abs(info.duration - seconds) < 0.2, (name, variant, info.duration)
 
 
@@ -127,7 +128,7 @@ def speed(args, settings) -> None:
         source = make_source(tmp / "source.mp4", args.seconds, args.width, args.height)
         info = media.probe(source)
         words = fake_words(args.seconds)
-        ours = timed(lambda: render.render_clip(source, info, 0, args.seconds, words, tmp / "ours", fonts,
+        ours = timed(lambda: render_graph.render_clip(source, info, 0, args.seconds, words, tmp / "ours", fonts,
                                                 settings.render))
         separate = timed(lambda: separate_processes(source, info, args.seconds, tmp / "separate", fonts,
                                                     settings.render, words))
@@ -183,8 +184,9 @@ def memory_child(source: Path, clip_seconds: float, reframe_mode: str) -> None:
     """Run the real render stage on a temporary data dir and report peak memory as JSON."""
     import shutil
 
-    from pipeline import clips, db, storage
-    from pipeline.context import StageContext
+    from pipeline import db, storage
+    from pipeline.stages import render
+    from pipeline.stages.context import StageContext
     with tempfile.TemporaryDirectory() as data:
         os.environ["CLIPDESK_DATA_DIR"] = data
         settings = load_settings()
@@ -203,7 +205,7 @@ def memory_child(source: Path, clip_seconds: float, reframe_mode: str) -> None:
             db.replace_clips(conn, "long", [{"id": f"c{i}", "start": s, "end": s + clip_seconds, "score": 50,
                                              "title": "t", "reason": "r"} for i, s in enumerate(starts)], now)
         started = time.perf_counter()
-        clips.run(StageContext(settings, "long", {"reframe": reframe_mode}, lambda fraction: None))
+        render.run(StageContext(settings, "long", {"reframe": reframe_mode}, lambda fraction: None))
         seconds = time.perf_counter() - started
         shutil.rmtree(folder / "clips", ignore_errors=True)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024          # KiB on Linux
@@ -220,7 +222,7 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--memory-hours", type=float, default=0.0, help="also measure the render stage's memory")
     parser.add_argument("--clip-seconds", type=float, default=30.0)
-    parser.add_argument("--reframe", default="face", choices=render.REFRAME_MODES)
+    parser.add_argument("--reframe", default="face", choices=render_graph.REFRAME_MODES)
     parser.add_argument("--memory-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.config import TranscribeSettings  # noqa: E402
 from pipeline.media import probe  # noqa: E402
-from pipeline.transcribe import transcribe_file  # noqa: E402
+from pipeline.stages.transcribe import transcribe_file  # noqa: E402
 
 ENGINES = ("faster-whisper", "openai-whisper")
 

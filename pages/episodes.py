@@ -4,8 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from pages import _common as c
-from pipeline import episodes, jobs, stats
+from pipeline import jobs
 from pipeline.errors import PipelineError
+from pipeline.library import episodes
+from pipeline.ops import stats
 
 REPROCESS_FROM = {
     "transcribe": "Transcribe again (then new clips and renders)",

@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from pages import _common as c
-from pipeline import jobs, stats
+from pipeline import jobs
 from pipeline.errors import PipelineError
+from pipeline.ops import stats
 
 RETRYABLE = ("failed", "cancelled")
 CANCELLABLE = ("queued", "running", "retrying")

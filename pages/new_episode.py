@@ -10,8 +10,10 @@ from pathlib import Path
 import streamlit as st
 
 from pages import _common as c
-from pipeline import inbox, jobs, options
+from pipeline import jobs
+from pipeline.automation import inbox
 from pipeline.errors import BadInput, PipelineError
+from pipeline.jobs import options
 
 MEDIA_TYPES = ["mp4", "mov", "mkv", "webm", "mp3", "wav", "m4a", "ogg", "opus", "flac"]
 PRIORITIES = {"Low": jobs.PRIORITY_FEED, "Normal": jobs.PRIORITY_INTERACTIVE, "High": jobs.PRIORITY_RETRY}

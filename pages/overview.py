@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _common as c
-from pipeline import jobs, stats
+from pipeline import jobs
+from pipeline.ops import stats
 
 settings = c.settings()
 st.title("Overview")

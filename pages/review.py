@@ -17,8 +17,10 @@ from pathlib import Path
 import streamlit as st
 
 from pages import _common as c
-from pipeline import bundle, episodes, jobs, options, review, storage, transcript
+from pipeline import jobs, storage, transcript
 from pipeline.errors import PipelineError
+from pipeline.jobs import options
+from pipeline.library import bundle, episodes, review
 
 VARIANTS = ("subtitled_9x16", "clean_9x16", "subtitled_16x9", "clean_16x9")
 ALL_FOUR = "all four"

@@ -5,7 +5,7 @@ import shlex
 import streamlit as st
 
 from pages import _common as c
-from pipeline import health
+from pipeline.ops import health
 
 settings = c.settings()
 st.title("Settings & health")

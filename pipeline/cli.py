@@ -13,11 +13,14 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline import episodes, feeds, inbox, jobs, runner, storage, webhooks
-from pipeline import options as job_options
+from pipeline import jobs, storage
+from pipeline.automation import feeds, inbox, webhooks
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError, DuplicateSource, PipelineError
-from pipeline.progress import ALL_STAGES
+from pipeline.jobs import options as job_options
+from pipeline.jobs import runner
+from pipeline.jobs.progress import ALL_STAGES
+from pipeline.library import episodes
 
 
 def _dispatch(job_id: int, priority: int) -> str:
@@ -102,7 +105,7 @@ def cmd_episode(args, settings) -> int:
 
 def cmd_clip(args, settings) -> int:
     """Operator edits of one clip suggestion (issue 4): the same calls the episode page makes."""
-    from pipeline import review  # noqa: PLC0415
+    from pipeline.library import review  # noqa: PLC0415
     clip = review.get_clip(settings, args.clip_id)
     if args.status:
         clip = review.set_clip_status(settings, args.clip_id, args.status)
@@ -161,7 +164,7 @@ def cmd_stats(args, settings) -> int:
 
 
 def cmd_serve(args, settings) -> int:
-    from pipeline import serve  # noqa: PLC0415
+    from pipeline.ops import serve  # noqa: PLC0415
     return serve.serve(settings, workers=args.workers, port=args.port)
 
 

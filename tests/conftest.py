@@ -37,7 +37,7 @@ def speech_transcript():
     """The speech sample through the real bundled model, once per test session."""
     from pipeline.config import TranscribeSettings
     from pipeline.media import probe
-    from pipeline.transcribe import transcribe_file
+    from pipeline.stages.transcribe import transcribe_file
     return transcribe_file(mediagen.SPEECH, TranscribeSettings(), probe(mediagen.SPEECH).duration)
 
 

@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT
 from workers import Consumer, use_config, wait_for_end
 
-from pipeline import episodes, jobs
+from pipeline import jobs
+from pipeline.library import episodes
 
 pytestmark = pytest.mark.timeout(400)
 

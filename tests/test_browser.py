@@ -27,9 +27,11 @@ from pathlib import Path
 import mediagen
 import pytest
 
-from pipeline import episodes, jobs, serve
+from pipeline import jobs
 from pipeline.config import PROJECT_ROOT, load_settings
+from pipeline.library import episodes
 from pipeline.media import probe
+from pipeline.ops import serve
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts" / "browser"

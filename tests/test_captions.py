@@ -7,8 +7,8 @@ from itertools import pairwise
 
 import pytest
 
-from pipeline.captions import build_ass, build_srt, font_size, group_lines
 from pipeline.config import PROJECT_ROOT, CaptionPreset, default_caption_presets
+from pipeline.media.captions import build_ass, build_srt, font_size, group_lines
 
 DIALOGUE = re.compile(r"^Dialogue: 0,(\d+):(\d\d):(\d\d)\.(\d\d),(\d+):(\d\d):(\d\d)\.(\d\d),Default,,0,0,0,,(.*)$")
 SRT_TIME = re.compile(r"^(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)$")

@@ -25,10 +25,13 @@ import mediagen
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipeline import bundle, episodes, health, jobs, review, runner, stats
+from pipeline import jobs
 from pipeline.config import PROJECT_ROOT, load_settings
 from pipeline.errors import BadInput
+from pipeline.jobs import runner
+from pipeline.library import bundle, episodes, review
 from pipeline.media import probe
+from pipeline.ops import health, stats
 
 APP = str(PROJECT_ROOT / "dashboard.py")
 OVERVIEW, NEW_EPISODE, JOBS = "pages/overview.py", "pages/new_episode.py", "pages/jobs.py"

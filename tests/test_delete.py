@@ -10,8 +10,10 @@ import pytest
 from conftest import ROOT
 from workers import Consumer, ffmpeg_pids, use_config, wait_for_end, wait_until
 
-from pipeline import db, episodes, jobs, runner, storage
+from pipeline import db, jobs, storage
 from pipeline.errors import BadInput
+from pipeline.jobs import runner
+from pipeline.library import episodes
 
 pytestmark = pytest.mark.timeout(300)
 OPTIONS = {"max_clips": 1, "min_clip_seconds": 2, "max_clip_seconds": 3}

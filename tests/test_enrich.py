@@ -7,11 +7,13 @@ import ffmpeg
 import pytest
 import synthetic_transcript
 
-from pipeline import clip_rules, db, enrich, heuristic, jobs, keywords, loudness, media, sentences, storage, transcript
-from pipeline.clip_rules import ClipRules
+from pipeline import db, jobs, media, storage, transcript
 from pipeline.config import EnrichSettings, Settings
-from pipeline.context import StageContext
-from pipeline.sentences import Sentence
+from pipeline.enrichment import clip_rules, heuristic, keywords, loudness, sentences
+from pipeline.enrichment.clip_rules import ClipRules
+from pipeline.enrichment.sentences import Sentence
+from pipeline.stages import enrich
+from pipeline.stages.context import StageContext
 
 
 def check_clip_rules(doc, clips, rules: ClipRules):

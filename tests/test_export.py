@@ -11,8 +11,9 @@ import srt
 import webvtt
 from conftest import ROOT
 
-from pipeline import episodes, jobs, storage, transcript
+from pipeline import jobs, storage, transcript
 from pipeline.errors import BadInput
+from pipeline.library import episodes
 
 
 @pytest.fixture

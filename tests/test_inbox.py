@@ -11,7 +11,10 @@ import mediagen
 import pytest
 from media_server import MediaServer
 
-from pipeline import db, episodes, feeds, inbox, jobs, runner
+from pipeline import db, jobs
+from pipeline.automation import feeds, inbox
+from pipeline.jobs import runner
+from pipeline.library import episodes
 from pipeline.media import probe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

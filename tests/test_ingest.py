@@ -3,9 +3,10 @@
 import mediagen
 import pytest
 
-from pipeline import audio, db, ingest, jobs
-from pipeline.context import StageContext
+from pipeline import db, jobs
 from pipeline.media import probe
+from pipeline.stages import audio, ingest
+from pipeline.stages.context import StageContext
 
 
 def context(settings, episode_id) -> StageContext:

@@ -12,11 +12,13 @@ import pytest
 from media_server import MediaServer
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
-from pipeline import db, download, ingest, jobs, runner
+from pipeline import db, jobs
 from pipeline.config import load_settings
-from pipeline.context import StageContext
 from pipeline.errors import BadInput, Cancelled, ConfigError, DuplicateSource, TransientError
+from pipeline.jobs import runner
 from pipeline.media import ffmpeg_exe, probe
+from pipeline.stages import download, ingest
+from pipeline.stages.context import StageContext
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

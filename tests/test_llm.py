@@ -5,8 +5,8 @@ import socket
 import pytest
 from llm_server import FakeLLM, Reply
 
-from pipeline import llm
 from pipeline.config import LLMSettings
+from pipeline.enrichment import llm
 from pipeline.errors import BadInput, Cancelled
 
 ANSWER = {"title": "Small teams", "clips": []}

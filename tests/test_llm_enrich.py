@@ -9,10 +9,12 @@ import synthetic_transcript
 from llm_server import FakeLLM, Reply
 from test_enrich import check_chapters, check_clip_rules
 
-from pipeline import clip_rules, db, enrich, jobs, llm, storage
-from pipeline.clip_rules import ClipRules
+from pipeline import db, jobs, storage
 from pipeline.config import EnrichSettings, LLMSettings, Settings
-from pipeline.context import StageContext
+from pipeline.enrichment import clip_rules, llm
+from pipeline.enrichment.clip_rules import ClipRules
+from pipeline.stages import enrich
+from pipeline.stages.context import StageContext
 
 LINE = re.compile(r"^\[(\d+\.\d)\] ", re.MULTILINE)
 

@@ -11,10 +11,11 @@ import mediagen
 import pytest
 from conftest import ROOT, word_error_rate
 
-from pipeline import episodes, jobs
+from pipeline import jobs
+from pipeline.library import episodes
 from pipeline.media import extract_frame, probe
-from pipeline.render import VARIANTS
-from pipeline.serve import consumer_command
+from pipeline.media.render_graph import VARIANTS
+from pipeline.ops.serve import consumer_command
 
 pytestmark = pytest.mark.timeout(300)
 

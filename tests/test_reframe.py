@@ -11,9 +11,10 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from pipeline import media, reframe
+from pipeline import media
 from pipeline.config import PROJECT_ROOT, RenderSettings
-from pipeline.render import render_clip
+from pipeline.media import reframe
+from pipeline.media.render_graph import render_clip
 
 FONTS = PROJECT_ROOT / "assets" / "fonts"
 FAST = RenderSettings(preset="ultrafast")

@@ -14,8 +14,10 @@ import mediagen
 import pytest
 from workers import Consumer, ffmpeg_pids, use_config, wait_for_end, wait_until
 
-from pipeline import db, episodes, jobs, runner
-from pipeline.render import VARIANTS
+from pipeline import db, jobs
+from pipeline.jobs import runner
+from pipeline.library import episodes
+from pipeline.media.render_graph import VARIANTS
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -245,7 +247,7 @@ def _sigterm_then_sigint(fast, consumer, speech_video):
 
 
 def test_reaper_fails_a_job_that_keeps_killing_its_worker(fast, tmp_path):
-    from pipeline import recovery
+    from pipeline.jobs import recovery
     video = mediagen.tone_video(tmp_path / "short.mp4", 1)
     _, job_id = jobs.create(fast, str(video))
     queue = runner.LocalQueue(fast)   # records what the reaper dispatches; nothing runs

@@ -19,7 +19,7 @@ import mediagen  # noqa: E402
 from pipeline import media  # noqa: E402
 from pipeline.config import PROJECT_ROOT, RenderSettings  # noqa: E402
 from pipeline.errors import BadInput, Cancelled  # noqa: E402
-from pipeline.render import SIZES, VARIANTS, measure_loudness, render_clip, render_episode  # noqa: E402
+from pipeline.media.render_graph import SIZES, VARIANTS, measure_loudness, render_clip, render_episode  # noqa: E402
 
 FONTS = PROJECT_ROOT / "assets" / "fonts"
 FAST = RenderSettings(preset="ultrafast")

@@ -11,9 +11,11 @@ from itertools import pairwise
 import mediagen
 import pytest
 
-from pipeline import clips, db, episode_render, episodes, media, storage
-from pipeline.context import StageContext
-from pipeline.render import VARIANTS
+from pipeline import db, media, storage
+from pipeline.library import episodes
+from pipeline.media.render_graph import VARIANTS
+from pipeline.stages import episode_render, render
+from pipeline.stages.context import StageContext
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -68,7 +70,7 @@ def style_of(settings, episode_id: str, clip_id: str) -> list[str]:
 def test_render_stage_renders_every_clip_but_rejected_and_keeps_review_status(episode):
     settings, episode_id, info = episode
     progress: list[float] = []
-    clips.run(context(settings, episode_id, progress))
+    render.run(context(settings, episode_id, progress))
     summary = episodes.summary(settings, episode_id)
     by_id = {c["clip_id"]: c for c in summary["clips"]}
     assert set(by_id["c1"]["renders"]) == set(VARIANTS) and set(by_id["c3"]["renders"]) == set(VARIANTS)
@@ -83,24 +85,24 @@ def test_render_stage_renders_every_clip_but_rejected_and_keeps_review_status(ep
 
 def test_a_clip_whose_renders_were_deleted_is_the_only_one_rendered_again(episode):
     settings, episode_id, _ = episode
-    clips.run(context(settings, episode_id, []))
+    render.run(context(settings, episode_id, []))
     first, third = outputs(settings, episode_id, "c1"), outputs(settings, episode_id, "c3")
     with db.session(settings.app_db_path) as conn, db.transaction(conn):   # what a trim in the review page does
         db.delete_clip_renders(conn, "c3")
     for path in storage.clip_dir(settings.data_dir, episode_id, "c3").glob("*.mp4"):
         path.unlink()
-    clips.run(context(settings, episode_id, []))
+    render.run(context(settings, episode_id, []))
     assert outputs(settings, episode_id, "c1") == first                   # untouched
     again = outputs(settings, episode_id, "c3")
     assert set(again) == set(VARIANTS) and all(again[v] > third[v] for v in VARIANTS)
     progress: list[float] = []
-    clips.run(context(settings, episode_id, progress))                     # nothing missing: nothing rendered
+    render.run(context(settings, episode_id, progress))                     # nothing missing: nothing rendered
     assert progress == [1.0] and outputs(settings, episode_id, "c3") == again
 
 
 def test_job_option_aspects_add_square_renders(episode):
     settings, episode_id, _ = episode
-    clips.run(context(settings, episode_id, [], {"aspects": ["1x1"], "reframe": "fit"}))
+    render.run(context(settings, episode_id, [], {"aspects": ["1x1"], "reframe": "fit"}))
     renders = {c["clip_id"]: c["renders"] for c in episodes.summary(settings, episode_id)["clips"]}
     assert set(renders["c1"]) == {"clean_1x1", "subtitled_1x1"}
     probed = media.probe(renders["c1"]["subtitled_1x1"])

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import db, enrich, ingest, jobs, review, storage, transcript
-from pipeline.context import StageContext
+from pipeline import db, jobs, storage, transcript
 from pipeline.errors import BadInput
+from pipeline.library import review
+from pipeline.stages import enrich, ingest
+from pipeline.stages.context import StageContext
 
 OPTIONS = {"min_clip_seconds": 8, "max_clip_seconds": 20}
 ROOT = Path(__file__).resolve().parents[1]

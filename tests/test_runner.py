@@ -8,10 +8,12 @@ from pathlib import Path
 import mediagen
 import pytest
 
-from pipeline import db, episodes, jobs, runner, storage
+from pipeline import db, jobs, storage
 from pipeline.errors import BadInput
+from pipeline.jobs import runner
+from pipeline.library import episodes
 from pipeline.media import probe
-from pipeline.render import VARIANTS
+from pipeline.media.render_graph import VARIANTS
 
 
 def events_of(settings, job_id):

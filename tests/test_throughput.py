@@ -9,10 +9,11 @@ import ffmpeg
 import pytest
 from workers import Consumer, ffmpeg_pids, use_config, wait_for_end, wait_until
 
-from pipeline import db, jobs, progress, runner, storage, threads
+from pipeline import db, jobs, storage
+from pipeline.jobs import progress, runner, threads
+from pipeline.jobs.progress import Plan, QueuedJob, forecast
 from pipeline.media import ffmpeg_exe, probe
-from pipeline.progress import Plan, QueuedJob, forecast
-from pipeline.render import VARIANTS
+from pipeline.media.render_graph import VARIANTS
 
 pytestmark = pytest.mark.timeout(400)
 THREE_CLIPS = {"max_clips": 3, "min_clip_seconds": 5, "max_clip_seconds": 8}

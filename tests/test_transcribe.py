@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 from conftest import ROOT, word_error_rate
 
-from pipeline import episodes, jobs, runner, storage, transcribe, whisper_checkpoint
+from pipeline import jobs, storage
 from pipeline.config import TranscribeSettings, load_settings
 from pipeline.errors import BadInput, Cancelled
+from pipeline.jobs import runner
+from pipeline.library import episodes
 from pipeline.media import probe
-from pipeline.transcribe import model_location, transcribe_file
+from pipeline.stages import transcribe, whisper_checkpoint
+from pipeline.stages.transcribe import model_location, transcribe_file
 
 SPEECH_SECONDS = probe(mediagen.SPEECH).duration
 OPENAI_TEST_SETTINGS = TranscribeSettings(engine="openai-whisper", beam_size=1)
@@ -187,7 +190,7 @@ CHILD = """
 import json, resource, sys
 from pathlib import Path
 from pipeline.config import TranscribeSettings
-from pipeline.transcribe import transcribe_file
+from pipeline.stages.transcribe import transcribe_file
 seen = []
 doc = transcribe_file(Path(sys.argv[1]), TranscribeSettings(), float(sys.argv[2]), seen.append, cache=Path(sys.argv[3]))
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

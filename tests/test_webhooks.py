@@ -11,7 +11,9 @@ import mediagen
 import pytest
 from media_server import MediaServer
 
-from pipeline import jobs, runner, webhooks
+from pipeline import jobs
+from pipeline.automation import webhooks
+from pipeline.jobs import runner
 
 SECRET = "s3cret-for-tests"
 

@@ -15,7 +15,7 @@ from conftest import ROOT
 
 from pipeline import jobs
 from pipeline.config import Settings, load_settings
-from pipeline.serve import consumer_command
+from pipeline.ops.serve import consumer_command
 
 # Fast recovery for tests: heartbeats every 0.3 s, a job is orphaned after 3 s of silence.
 FAST_WORKER = {"heartbeat_seconds": 0.3, "stale_after_seconds": 3.0, "reap_seconds": 1.0,

@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 
 from pipeline.config import EnrichSettings
+from pipeline.enrichment.sentences import Sentence
 from pipeline.errors import BadInput
-from pipeline.sentences import Sentence
 
 MAX_OVERLAP = 0.2
 OUTSIDE_TOLERANCE_SECONDS = 1.0   # a model rounding 39.7 s up to 40.0 s is not inventing a timestamp

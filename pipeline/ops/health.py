@@ -15,9 +15,10 @@ from pathlib import Path
 
 import requests
 
-from pipeline import serve, transcribe
 from pipeline.config import Settings
 from pipeline.media import ffmpeg_exe, ffmpeg_query
+from pipeline.ops import serve
+from pipeline.stages import transcribe
 
 # Filters the pipeline relies on (render: crop/scale/pad/split, captions: subtitles/ass).
 KEY_FILTERS = ("subtitles", "ass", "scale", "crop", "pad", "split", "asplit", "loudnorm")

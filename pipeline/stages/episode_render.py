@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pipeline import db, media, transcript
 from pipeline.config import Settings
-from pipeline.context import StageContext
 from pipeline.jobs import iso
-from pipeline.render import render_episode
+from pipeline.media.render_graph import render_episode
+from pipeline.stages.context import StageContext
 
 KIND = "full_16x9"
 

@@ -13,9 +13,11 @@ import json
 import math
 import time
 
-from pipeline import clip_rules, db, jobs, options, storage, transcript
+from pipeline import db, jobs, storage, transcript
 from pipeline.config import Settings
+from pipeline.enrichment import clip_rules
 from pipeline.errors import BadInput
+from pipeline.jobs import options
 
 REVIEW_STATUSES = ("suggested", "approved", "rejected")
 

@@ -16,10 +16,11 @@ import logging
 import sqlite3
 import time
 
-from pipeline import db, download, jobs
-from pipeline import options as job_options
+from pipeline import db, jobs
 from pipeline.config import Settings
 from pipeline.errors import BadInput, DuplicateSource, PipelineError
+from pipeline.jobs import options as job_options
+from pipeline.stages import download
 
 log = logging.getLogger("clipdesk.feeds")
 

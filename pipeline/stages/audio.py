@@ -15,8 +15,8 @@ import os
 import ffmpeg
 
 from pipeline import db, media, storage
-from pipeline.context import StageContext
 from pipeline.errors import BadInput
+from pipeline.stages.context import StageContext
 
 SAMPLE_RATE = 16_000
 log = logging.getLogger("clipdesk.audio")

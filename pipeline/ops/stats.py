@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from pipeline import db, episodes, jobs, storage
+from pipeline import db, jobs, storage
 from pipeline.config import Settings
-from pipeline.progress import ALL_STAGES
+from pipeline.jobs.progress import ALL_STAGES
+from pipeline.library import episodes
 
 _STAGE_INDEX = {stage: i for i, stage in enumerate(ALL_STAGES)}   # pipeline order for charts and tables
 

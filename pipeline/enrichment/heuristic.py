@@ -23,9 +23,9 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import accumulate
 
-from pipeline import clip_rules, keywords
-from pipeline.clip_rules import ClipRules
-from pipeline.sentences import Sentence
+from pipeline.enrichment import clip_rules, keywords
+from pipeline.enrichment.clip_rules import ClipRules
+from pipeline.enrichment.sentences import Sentence
 
 FRAMING_OPENERS = ("why", "how", "what", "here's", "here is", "the first", "the second", "the third", "the secret",
                    "the problem", "the truth", "the lesson", "the key", "the reason", "imagine", "never", "stop",

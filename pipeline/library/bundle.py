@@ -13,9 +13,10 @@ import re
 import zipfile
 from pathlib import Path
 
-from pipeline import episodes, storage
+from pipeline import storage
 from pipeline.config import Settings
 from pipeline.errors import BadInput
+from pipeline.library import episodes
 
 
 def exports_dir(settings: Settings) -> Path:

@@ -7,10 +7,11 @@ import json
 import time
 from pathlib import Path
 
-from pipeline import db, episode_render, jobs, storage, transcript
+from pipeline import db, jobs, storage, transcript
 from pipeline.config import Settings
 from pipeline.errors import BadInput
 from pipeline.jobs import iso
+from pipeline.stages import episode_render
 
 
 def _require(conn, episode_id: str):

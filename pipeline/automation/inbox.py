@@ -17,9 +17,10 @@ import time
 import uuid
 from pathlib import Path
 
-from pipeline import db, ingest, jobs, media, storage
+from pipeline import db, jobs, media, storage
 from pipeline.config import Settings
 from pipeline.errors import BadInput
+from pipeline.stages import ingest
 
 log = logging.getLogger("clipdesk.inbox")
 

@@ -31,12 +31,12 @@ from pathlib import Path
 import av
 import ffmpeg
 
-from pipeline import media, reframe
-from pipeline.captions import build_ass, build_srt
+from pipeline import media
 from pipeline.config import PROJECT_ROOT, CaptionPreset, RenderSettings
 from pipeline.errors import BadInput, Cancelled, PipelineError, TransientError
-from pipeline.media import MediaInfo
-from pipeline.options import REFRAME_MODES
+from pipeline.jobs.options import REFRAME_MODES
+from pipeline.media import MediaInfo, reframe
+from pipeline.media.captions import build_ass, build_srt
 from pipeline.storage import temp_path, write_text_atomic
 
 log = logging.getLogger("clipdesk.render")

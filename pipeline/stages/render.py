@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import db, media, storage, transcript
-from pipeline.context import StageContext
-from pipeline.render import default_aspects, render_clip, variants_for
+from pipeline.media.render_graph import default_aspects, render_clip, variants_for
+from pipeline.stages.context import StageContext
 
 
 def expected_variants(ctx: StageContext) -> tuple[str, ...]:

@@ -24,8 +24,9 @@ import time
 
 import requests
 
-from pipeline import db, episodes, jobs
+from pipeline import db, jobs
 from pipeline.config import Settings
+from pipeline.library import episodes
 
 log = logging.getLogger("clipdesk.webhooks")
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from pipeline import clip_rules, keywords
-from pipeline.clip_rules import ClipRules
 from pipeline.config import Settings
-from pipeline.llm import CHARS_PER_TOKEN, ChatClient
-from pipeline.sentences import Sentence
+from pipeline.enrichment import clip_rules, keywords
+from pipeline.enrichment.clip_rules import ClipRules
+from pipeline.enrichment.llm import CHARS_PER_TOKEN, ChatClient
+from pipeline.enrichment.sentences import Sentence
 
 SYSTEM = ("You are a video editor who finds the moments of a podcast or video that people will want to watch "
           "as short clips, and who describes episodes accurately. You only use what the transcript says. "

@@ -20,7 +20,6 @@ so the reaper (``pipeline.recovery``) can tell a live unit from one whose worker
 from __future__ import annotations
 
 import errno
-import importlib
 import json
 import logging
 import os
@@ -31,19 +30,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from pipeline import clips, db, jobs, storage, threads, webhooks
+from pipeline import db, jobs, storage
+from pipeline.automation import webhooks
 from pipeline.config import Settings
-from pipeline.context import StageContext
 from pipeline.errors import BadInput, Cancelled, Interrupted, PipelineError, TransientError
-from pipeline.progress import DEFAULT_MEDIA_SECONDS, DEFAULT_RATES, HOST, STAGES, Plan, plan_for, render_eta, stages_for
+from pipeline.jobs import threads
+from pipeline.jobs.progress import (
+    DEFAULT_MEDIA_SECONDS,
+    DEFAULT_RATES,
+    HOST,
+    STAGES,
+    Plan,
+    plan_for,
+    render_eta,
+    stages_for,
+)
+from pipeline.stages import registry, render
+from pipeline.stages.context import StageContext
 
 log = logging.getLogger("clipdesk.runner")
 
-# Stage -> module with ``run(ctx)``; imported when the stage first runs.
-STAGE_MODULES = {"ingest": "ingest", "extract_audio": "audio", "transcribe": "transcribe", "enrich": "enrich",
-                 "render": "clips", "episode_render": "episode_render"}
-STAGE_LABELS = {"ingest": "ingest", "extract_audio": "audio extraction", "transcribe": "transcription",
-                "enrich": "enrichment", "render": "rendering", "episode_render": "full-episode rendering"}
 PROGRESS_WRITE_INTERVAL = 0.5
 CANCEL_CHECK_INTERVAL = 1.0
 MB = 1 << 20
@@ -182,13 +188,13 @@ def run_stage(settings: Settings, job_id: int, queue: TaskQueue, worker_id: str 
                     _event(settings, job_id, skipped, "skipped", "Already completed in an earlier attempt.")
             reporter.check_cancel()
             if STOP_AFTER_STAGE.is_set():
-                raise Interrupted(f"The worker is shutting down; the job will resume at {STAGE_LABELS[stage]}.")
+                raise Interrupted(f"The worker is shutting down; the job will resume at {registry.LABELS[stage]}.")
             _require_free_disk(settings, ctx, stage)
             reporter.enter(stage)
-            if stage == "render" and (pending := clips.pending(ctx)):
+            if stage == "render" and (pending := render.pending(ctx)):
                 _fan_out(settings, job, pending, queue)
                 return "running"
-            importlib.import_module(f"pipeline.{STAGE_MODULES[stage]}").run(ctx)
+            registry.RUN[stage](ctx)
             _stage_done(settings, job_id, job["episode_id"], stage, reporter.elapsed(), cpu_share)
         except Exception as exc:   # every failure ends the attempt with a sentence; the worker keeps running
             return _end_attempt(settings, job, stage, exc, queue)
@@ -279,7 +285,7 @@ def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_i
             if STOP_AFTER_STAGE.is_set():
                 raise Interrupted("The worker is shutting down; the clip renders on the next start.")
             _require_free_disk(settings, ctx, "render")
-            clips.render_one(ctx, clip, reporter)
+            render.render_one(ctx, clip, reporter)
             ending = ("done", None, None)
         except Exception as exc:
             if ABORT.is_set() or isinstance(exc, Interrupted):
@@ -447,7 +453,7 @@ def _require_free_disk(settings: Settings, ctx: StageContext, stage: str) -> Non
             pass   # ingest itself reports a missing file
     if free < need:
         raise TransientError(f"Not enough free disk space in {settings.data_dir}: {free // MB} MB free,"
-                             f" {STAGE_LABELS[stage]} needs at least {need // MB} MB. Free some space;"
+                             f" {registry.LABELS[stage]} needs at least {need // MB} MB. Free some space;"
                              " the job retries by itself.")
 
 
@@ -455,7 +461,7 @@ def _end_attempt(settings: Settings, job, stage: str, exc: Exception, queue: Tas
     """Record how an attempt ended: back to the queue, a scheduled retry, or a final state."""
     job_id = job["id"]
     if ABORT.is_set() and not isinstance(exc, Interrupted):   # e.g. ffmpeg killed by the shutdown
-        exc = Interrupted(f"The worker was stopped; the job will resume at {STAGE_LABELS[stage]}.")
+        exc = Interrupted(f"The worker was stopped; the job will resume at {registry.LABELS[stage]}.")
     if isinstance(exc, Interrupted):
         with db.session(settings.app_db_path) as conn, db.transaction(conn):
             if db.return_to_queue(conn, job_id):
@@ -487,7 +493,7 @@ def _conclude(settings: Settings, job, stage: str, status: str, message: str, ki
 
 def _outcome(exc: Exception, job_id: int, stage: str) -> tuple[str, str, str]:
     """(job status, error sentence, error kind) for an exception raised by a stage."""
-    label = STAGE_LABELS[stage].capitalize()
+    label = registry.LABELS[stage].capitalize()
     if isinstance(exc, Cancelled):
         return "cancelled", str(exc), "cancelled"
     if isinstance(exc, BadInput):

@@ -15,10 +15,11 @@ import time
 import uuid
 from collections.abc import Callable
 
-from pipeline import clip_rules, db, heuristic, keywords, llm, llm_enrich, loudness, sentences, storage, transcript
-from pipeline.clip_rules import ClipRules
+from pipeline import db, storage, transcript
 from pipeline.config import Settings
-from pipeline.context import StageContext
+from pipeline.enrichment import clip_rules, heuristic, keywords, llm, llm_enrich, loudness, sentences
+from pipeline.enrichment.clip_rules import ClipRules
+from pipeline.stages.context import StageContext
 
 NO_SPEECH_NOTE = "No speech was found, so there are no chapters or clip suggestions."
 

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import db, transcript, whisper_checkpoint
-from pipeline.audio import audio_path
+from pipeline import db, transcript
 from pipeline.config import TranscribeSettings
-from pipeline.context import StageContext
 from pipeline.errors import BadInput, Cancelled, TransientError
+from pipeline.stages import whisper_checkpoint
+from pipeline.stages.audio import audio_path
+from pipeline.stages.context import StageContext
 
 BUNDLED_MODELS = {"tiny.en"}
 SAMPLE_RATE = 16_000

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "db" / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db" / "migrations"
 BUSY_TIMEOUT_MS = 15_000
 
 _migrated: set[str] = set()

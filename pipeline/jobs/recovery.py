@@ -24,8 +24,10 @@ import os
 import socket
 import time
 
-from pipeline import db, runner, webhooks
+from pipeline import db
+from pipeline.automation import webhooks
 from pipeline.config import Settings
+from pipeline.jobs import runner
 
 log = logging.getLogger("clipdesk.recovery")
 

@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from pipeline import db, download, ingest, media, storage, threads
-from pipeline import options as job_options
+from pipeline import db, media, storage
 from pipeline.config import Settings
 from pipeline.errors import BadInput, PipelineError
-from pipeline.progress import ALL_STAGES, DEFAULT_MEDIA_SECONDS, HOST, STAGES, QueuedJob, forecast, plan_for
+from pipeline.jobs import options as job_options
+from pipeline.jobs import threads
+from pipeline.jobs.progress import ALL_STAGES, DEFAULT_MEDIA_SECONDS, HOST, STAGES, QueuedJob, forecast, plan_for
+from pipeline.stages import download, ingest
 
 Dispatch = Callable[[int, int], str]
 

@@ -15,9 +15,10 @@ import shutil
 import time
 from pathlib import Path
 
-from pipeline import db, download, media, storage
-from pipeline.context import StageContext
+from pipeline import db, media, storage
 from pipeline.errors import BadInput, Cancelled
+from pipeline.stages import download
+from pipeline.stages.context import StageContext
 
 # Container name from the probe -> extension, for files whose name has none.
 _FORMAT_EXTENSIONS = {"mov,mp4,m4a,3gp,3g2,mj2": "mp4", "matroska,webm": "mkv", "mp3": "mp3", "wav": "wav",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.sentences import Sentence
+from pipeline.enrichment.sentences import Sentence
 
 FRAME_SECONDS = 0.5
 SILENCE_DB = -90.0

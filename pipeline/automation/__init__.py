@@ -1,0 +1,1 @@
+"""Automation: monitored feeds, the watch folder (inbox) and signed webhooks."""

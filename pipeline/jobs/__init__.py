@@ -1,0 +1,48 @@
+"""The job machinery, and (re-exported here) the job API the shells call.
+
+- ``api``: what the dashboard, the CLI and automation do with jobs: create, enqueue, retry,
+  rework, cancel, and read them back as the job JSON.
+- ``states``: job and render-unit statuses and the transitions allowed between them.
+- ``runner``: claims a job, runs its next stage (or one clip of its render), reports, retries.
+- ``reporter`` and ``progress``: progress, ETA and queue forecasts learned per machine.
+- ``workers``: worker identity, heartbeats and the one liveness rule.
+- ``recovery``: the reaper that puts jobs of dead workers back on the queue.
+- ``options`` (per-job options), ``threads`` (thread budgets per task), ``queue`` (where units go).
+"""
+
+from pipeline.jobs.api import (
+    FINAL_STATUSES,
+    JOB_STATUSES,
+    PRIORITY_FEED,
+    PRIORITY_INTERACTIVE,
+    PRIORITY_RETRY,
+    Dispatch,
+    cancel,
+    create,
+    display_title,
+    enqueue,
+    episode_status_after,
+    events,
+    get,
+    iso,
+    list_jobs,
+    new_episode_id,
+    outcomes,
+    queue_forecast,
+    queue_overview,
+    retry,
+    retry_delay,
+    rework,
+    safe_filename,
+    save_upload,
+    stats,
+    submit,
+    to_json,
+    units,
+    worker_liveness,
+)
+
+__all__ = ["FINAL_STATUSES", "JOB_STATUSES", "PRIORITY_FEED", "PRIORITY_INTERACTIVE", "PRIORITY_RETRY", "Dispatch",
+           "cancel", "create", "display_title", "enqueue", "episode_status_after", "events", "get", "iso", "list_jobs",
+           "new_episode_id", "outcomes", "queue_forecast", "queue_overview", "retry", "retry_delay", "rework",
+           "safe_filename", "save_upload", "stats", "submit", "to_json", "units", "worker_liveness"]

@@ -1,0 +1,1 @@
+"""Operations: serving worker and dashboard together, health checks and statistics."""
