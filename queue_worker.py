@@ -16,8 +16,6 @@ Two tasks run the units of a job (``pipeline.runner``): ``process_job`` runs one
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 
@@ -27,12 +25,12 @@ from huey.consumer import Consumer
 from pipeline import db, media
 from pipeline.automation import feeds, inbox, webhooks
 from pipeline.config import load_settings
-from pipeline.jobs import recovery, runner
+from pipeline.jobs import recovery, runner, workers
 
 settings = load_settings()
 settings.data_dir.mkdir(parents=True, exist_ok=True)
 log = logging.getLogger("clipdesk.worker")
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+WORKER_ID = workers.worker_id()
 
 
 class GracefulConsumer(Consumer):
@@ -97,25 +95,10 @@ def requeue_interrupted(signal, task, *args, **kwargs) -> None:
     try:
         runner.ABORT.set()
         media.stop_all()
-        with db.session(settings.app_db_path) as conn, db.transaction(conn):
-            if task.name == process_job.task_class.__name__:
-                job = db.get_job(conn, task.args[0])
-                if not db.return_to_queue(conn, job["id"]):
-                    return
-                db.add_event(conn, job["id"], None, "interrupted", time.time(),
-                             message="The worker was stopped; the job resumes where it left off.")
-            elif task.name == render_clip.task_class.__name__:
-                unit = db.get_unit(conn, task.args[0])
-                if not db.return_unit_to_queue(conn, unit["id"]):
-                    return
-                db.add_event(conn, unit["job_id"], "render", "interrupted", time.time(),
-                             message=f"The worker was stopped; clip {unit['clip_id']} renders again.")
-            else:
-                return
         if task.name == process_job.task_class.__name__:
-            runner.dispatch_stage(settings, QUEUE, job["id"], job["priority"])
-        else:
-            runner.dispatch_unit(settings, QUEUE, unit["id"], unit["priority"])
+            runner.requeue_job(settings, QUEUE, task.args[0], "The worker was stopped; the job resumes where it left off.")
+        elif task.name == render_clip.task_class.__name__:
+            runner.requeue_unit(settings, QUEUE, task.args[0], "The worker was stopped; the clip renders again.")
     except Exception:   # a raising handler would stop Huey's other handlers
         log.exception("could not requeue interrupted task %s", task.id)
 

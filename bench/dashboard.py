@@ -61,7 +61,9 @@ from workers import Consumer, wait_for_end, wait_until  # noqa: E402
 
 from pipeline import db, jobs  # noqa: E402
 from pipeline.config import load_settings  # noqa: E402
-from pipeline.jobs.progress import DEFAULT_RATES, HOST, STAGES  # noqa: E402
+from pipeline.jobs.progress import DEFAULT_RATES  # noqa: E402
+from pipeline.jobs.states import STAGES  # noqa: E402
+from pipeline.jobs.workers import HOST  # noqa: E402
 from pipeline.ops import stats  # noqa: E402
 
 PAGES = ("pages/overview.py", "pages/jobs.py", "pages/episodes.py", "pages/review.py", "pages/new_episode.py",

@@ -33,7 +33,7 @@ from workers import Consumer, ffmpeg_pids  # noqa: E402
 
 from pipeline import db, jobs, media  # noqa: E402
 from pipeline.config import Settings, load_settings  # noqa: E402
-from pipeline.jobs.progress import ALL_STAGES  # noqa: E402
+from pipeline.jobs.states import ALL_STAGES  # noqa: E402
 
 SPEECH = ROOT / "tests" / "data" / "speech.opus"
 MEDIA_CACHE = Path(tempfile.gettempdir()) / "clipdesk-bench-media"

@@ -18,6 +18,7 @@ import streamlit as st
 
 from pipeline.config import Settings, load_settings
 from pipeline.errors import PipelineError
+from pipeline.jobs import states
 
 # Page files, as registered by dashboard.py (st.switch_page / st.page_link take these paths).
 OVERVIEW = "pages/overview.py"
@@ -27,7 +28,7 @@ EPISODES = "pages/episodes.py"
 REVIEW = "pages/review.py"
 SETTINGS = "pages/settings.py"
 
-ACTIVE_STATUSES = ("queued", "running", "retrying")
+ACTIVE_STATUSES = states.UNFINISHED
 WORKER_HINT = ("Start one with `huey_consumer queue_worker.huey` in the project folder, "
                "or run worker and dashboard together with `make run` (`python -m pipeline serve`).")
 

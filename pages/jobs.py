@@ -12,10 +12,11 @@ import streamlit as st
 from pages import _common as c
 from pipeline import jobs
 from pipeline.errors import PipelineError
+from pipeline.jobs import states
 from pipeline.ops import stats
 
-RETRYABLE = ("failed", "cancelled")
-CANCELLABLE = ("queued", "running", "retrying")
+RETRYABLE = states.RETRY_NOW.sources   # what the job core allows: one owner of job state
+CANCELLABLE = states.CANCEL.sources
 
 settings = c.settings()
 st.title("Jobs")

@@ -1,7 +1,8 @@
 """``python -m pipeline``: the command-line shell over the pipeline.
 
-Commands that put work on the queue import ``queue_worker`` (the Huey instance) lazily:
-like the dashboard, the CLI is a shell; the domain modules never import Huey.
+Commands that put work on the queue load the queue's dispatch by name on first use
+(``ops.serve.queue_dispatch``, the module huey_consumer is started on): like the dashboard,
+the CLI is a shell, and no module of ``pipeline`` imports Huey or ``queue_worker``.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from pipeline.config import load_settings
 from pipeline.errors import ConfigError, DuplicateSource, PipelineError
 from pipeline.jobs import options as job_options
 from pipeline.jobs import runner
-from pipeline.jobs.progress import ALL_STAGES
+from pipeline.jobs.states import ALL_STAGES
 from pipeline.library import episodes
+from pipeline.ops import serve
 
 
 def _dispatch(job_id: int, priority: int) -> str:
-    import queue_worker  # noqa: PLC0415 - the Huey instance; only needed to enqueue
-    return queue_worker.dispatch(job_id, priority)
+    return serve.queue_dispatch()(job_id, priority)
 
 
 def _print(args, data, text: str) -> None:
@@ -164,7 +165,6 @@ def cmd_stats(args, settings) -> int:
 
 
 def cmd_serve(args, settings) -> int:
-    from pipeline.ops import serve  # noqa: PLC0415
     return serve.serve(settings, workers=args.workers, port=args.port)
 
 

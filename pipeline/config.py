@@ -31,6 +31,10 @@ class PathSettings:
     allowed_source_dirs: tuple[str, ...] = ()
 
 
+# A worker is judged gone only after this many heartbeats could have arrived and none did.
+HEARTBEATS_BEFORE_STALE = 3
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     workers: int = 1
@@ -315,6 +319,11 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     if settings.render.caption_preset not in settings.render.caption_presets:
         raise ConfigError(f"render.caption_preset: '{settings.render.caption_preset}' is not one of"
                           f" {', '.join(settings.render.caption_presets)}")
+    if settings.worker.heartbeat_seconds * HEARTBEATS_BEFORE_STALE > settings.worker.stale_after_seconds:
+        raise ConfigError(f"worker.heartbeat_seconds: must be at most 1/{HEARTBEATS_BEFORE_STALE} of"
+                          f" worker.stale_after_seconds ({settings.worker.heartbeat_seconds:g} s against"
+                          f" {settings.worker.stale_after_seconds:g} s): otherwise a live job in a quiet stage is"
+                          " taken for one whose worker died, and runs twice")
     if settings.llm.base_url and not settings.llm.model:
         raise ConfigError("llm.model: must name a model when llm.base_url is set")
     if settings.llm.context_tokens < settings.llm.max_tokens + 1024:

@@ -48,6 +48,8 @@ def test_config_env_points_at_another_file(tmp_path, monkeypatch):
     ("colour: blue\n", "colour: unknown setting"),
     ("render:\n  background_color: red\n", "render.background_color: must be a colour"),
     ("worker:\n  workers: true\n", "worker.workers: must be a whole number"),
+    ("worker:\n  heartbeat_seconds: 60\n  stale_after_seconds: 30\n", "worker.heartbeat_seconds: must be at most"),
+    ("worker:\n  heartbeat_seconds: 15\n  stale_after_seconds: 30\n", "runs twice"),
 ])
 def test_invalid_config_is_rejected_naming_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as err:

@@ -1,6 +1,8 @@
 import sqlite3
 import time
 
+import pytest
+
 from pipeline import db, jobs
 
 
@@ -71,3 +73,40 @@ def test_stage_rates_pool_recent_finished_runs(settings, speech_video):
         assert db.stage_rates(conn)["extract_audio"] == 0.04
     assert rates == {"transcribe": 0.2, "render": 1.2}   # render: seconds per second of clip
     assert here["transcribe"] == 0.05 and elsewhere["transcribe"] == 0.15   # this machine's runs win
+
+
+def test_a_database_from_before_the_status_checks_moves_forward_with_every_row(tmp_path):
+    """Migration 009 rebuilds jobs and render_units to add CHECK constraints: no row is lost on the way,
+    least of all by cascade (events, units and webhook deliveries point at jobs)."""
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("PRAGMA foreign_keys=ON")
+    old.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)")
+    for file in sorted(db.MIGRATIONS_DIR.glob("*.sql")):
+        version = int(file.name.split("_", 1)[0])
+        if version < 9:   # the database as the previous release left it
+            old.executescript(file.read_text(encoding="utf-8"))
+            old.execute("INSERT INTO schema_migrations VALUES (?, 0)", (version,))
+    old.execute("INSERT INTO episodes (id, title, source_kind, source_uri, created_at, updated_at)"
+                " VALUES ('ep', 'Old', 'path', '/x.mp4', 1, 1)")
+    old.execute("INSERT INTO jobs (episode_id, status, created_at, attempts) VALUES ('ep', 'succeeded', 1, 2)")
+    old.execute("INSERT INTO job_events (job_id, kind, created_at) VALUES (1, 'queued', 1), (1, 'succeeded', 2)")
+    old.execute("INSERT INTO clips (id, episode_id, position, start, end, score, title, reason, created_at)"
+                " VALUES ('c1', 'ep', 0, 0, 5, 50, 't', 'r', 1)")
+    old.execute("INSERT INTO render_units (job_id, clip_id, status, priority, clip_seconds, created_at)"
+                " VALUES (1, 'c1', 'done', 51, 5, 1)")
+    old.close()
+
+    with db.session(path) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] >= 9
+        job = db.get_job(conn, 1)
+        assert (job["status"], job["attempts"], job["episode_id"]) == ("succeeded", 2, "ep")
+        assert [e["kind"] for e in db.list_events(conn, 1)] == ["queued", "succeeded"]
+        assert [u["status"] for u in db.list_units(conn, 1)] == ["done"]
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("UPDATE jobs SET status = 'paused' WHERE id = 1")
+        db.delete_episode(conn, "ep")   # cascades still reach the rebuilt tables
+        assert conn.execute("SELECT COUNT(*) FROM job_events").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM render_units").fetchone()[0] == 0

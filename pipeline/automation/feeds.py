@@ -17,6 +17,7 @@ import sqlite3
 import time
 
 from pipeline import db, jobs
+from pipeline.backoff import Backoff
 from pipeline.config import Settings
 from pipeline.errors import BadInput, DuplicateSource, PipelineError
 from pipeline.jobs import options as job_options
@@ -131,7 +132,7 @@ def _enqueue_entry(settings: Settings, feed_id: int, entry: download.Entry, opti
 
 def _record_failure(settings: Settings, feed, exc: Exception, queued: list[int], now: float) -> dict:
     failures = feed["failures"] + 1
-    delay = min(feed["interval_minutes"] * 60 * 2 ** failures, MAX_BACKOFF_SECONDS)
+    delay = Backoff(feed["interval_minutes"] * 60, cap=MAX_BACKOFF_SECONDS).delay(failures)
     message = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         db.set_feed_failed(conn, feed["id"], message, now + delay, now)

@@ -25,6 +25,7 @@ import time
 import requests
 
 from pipeline import db, jobs
+from pipeline.backoff import Backoff
 from pipeline.config import Settings
 from pipeline.library import episodes
 
@@ -103,7 +104,7 @@ def attempt(settings: Settings, delivery_id: int, now: float | None = None) -> f
     status, error = _post(settings, row)
     seconds = round(time.monotonic() - started, 3)
     number = row["attempts"]
-    next_at = now + seconds + config.retry_delay_seconds * 2 ** (number - 1)
+    next_at = now + seconds + Backoff(config.retry_delay_seconds).delay(number - 1)
     if error is None:
         result = "delivered"
     elif number >= config.max_attempts:

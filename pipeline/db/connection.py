@@ -72,19 +72,30 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def migrate(conn: sqlite3.Connection) -> list[int]:
-    """Apply the migrations not yet recorded; return the versions applied."""
+    """Apply the migrations not yet recorded; return the versions applied.
+
+    Foreign keys are off while a migration runs (SQLite can only add a constraint by rebuilding a
+    table, and dropping the old one must not cascade to the rows that point at it); the migration
+    commits only if every reference still holds.
+    """
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)")
     applied = []
-    for file in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        version = int(file.name.split("_", 1)[0])
-        with transaction(conn):
-            if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
-                continue
-            for statement in _statements(file.read_text(encoding="utf-8")):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                         (version, time.time()))
-            applied.append(version)
+    conn.execute("PRAGMA foreign_keys=OFF")   # a no-op inside a transaction: set before each BEGIN
+    try:
+        for file in sorted(MIGRATIONS_DIR.glob("*.sql")):
+            version = int(file.name.split("_", 1)[0])
+            with transaction(conn):
+                if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                    continue
+                for statement in _statements(file.read_text(encoding="utf-8")):
+                    conn.execute(statement)
+                if broken := conn.execute("PRAGMA foreign_key_check").fetchall():
+                    raise sqlite3.IntegrityError(f"migration {file.name} leaves {len(broken)} broken references")
+                conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                             (version, time.time()))
+                applied.append(version)
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
     return applied
 
 

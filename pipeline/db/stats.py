@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from pipeline.db.events import finished_stages
+from pipeline.jobs.states import FAILED, SUCCEEDED
 
 
 def count_jobs_by_status(conn) -> dict[str, int]:
@@ -14,7 +15,7 @@ def count_jobs_by_status(conn) -> dict[str, int]:
 
 def failures_by_kind(conn) -> dict[str, int]:
     rows = conn.execute("SELECT COALESCE(error_kind, 'internal') AS kind, COUNT(*) AS n FROM jobs"
-                        " WHERE status = 'failed' GROUP BY kind").fetchall()
+                        " WHERE status = ? GROUP BY kind", (FAILED,)).fetchall()
     return {row["kind"]: row["n"] for row in rows}
 
 
@@ -31,15 +32,15 @@ def throughput_by_day(conn, since: float) -> list[sqlite3.Row]:
         "SELECT day, COUNT(*) AS episodes, COALESCE(SUM(duration), 0) AS media_seconds FROM ("
         "  SELECT date(MAX(j.finished_at), 'unixepoch') AS day, e.duration AS duration"
         "  FROM jobs j JOIN episodes e ON e.id = j.episode_id"
-        "  WHERE j.status = 'succeeded' AND j.finished_at >= ? GROUP BY j.episode_id"
-        ") GROUP BY day ORDER BY day", (since,)).fetchall()
+        "  WHERE j.status = ? AND j.finished_at >= ? GROUP BY j.episode_id"
+        ") GROUP BY day ORDER BY day", (SUCCEEDED, since)).fetchall()
 
 
 def media_seconds_processed(conn) -> float:
     """Total duration of the episodes with at least one succeeded job (each counted once)."""
     row = conn.execute(
         "SELECT COALESCE(SUM(duration), 0) AS seconds FROM episodes"
-        " WHERE id IN (SELECT episode_id FROM jobs WHERE status = 'succeeded')").fetchone()
+        " WHERE id IN (SELECT episode_id FROM jobs WHERE status = ?)", (SUCCEEDED,)).fetchone()
     return float(row["seconds"])
 
 

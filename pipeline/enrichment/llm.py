@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import requests
 
+from pipeline.backoff import Backoff
 from pipeline.config import LLMSettings
 from pipeline.errors import BadInput, PipelineError
 
@@ -142,8 +143,8 @@ class ChatClient:
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter": half the doubled delay fixed, half random."""
-        delay = min(self.settings.backoff_max_seconds, self.settings.backoff_seconds * 2 ** attempt)
-        return delay / 2 + self.rng.uniform(0, delay / 2)
+        return Backoff(self.settings.backoff_seconds, 2.0, self.settings.backoff_max_seconds,
+                       spread=(0.5, 1.0)).delay(attempt, self.rng)
 
     def _wait(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

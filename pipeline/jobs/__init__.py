@@ -11,8 +11,6 @@
 """
 
 from pipeline.jobs.api import (
-    FINAL_STATUSES,
-    JOB_STATUSES,
     PRIORITY_FEED,
     PRIORITY_INTERACTIVE,
     PRIORITY_RETRY,
@@ -31,7 +29,6 @@ from pipeline.jobs.api import (
     queue_forecast,
     queue_overview,
     retry,
-    retry_delay,
     rework,
     safe_filename,
     save_upload,
@@ -39,10 +36,11 @@ from pipeline.jobs.api import (
     submit,
     to_json,
     units,
-    worker_liveness,
 )
+from pipeline.jobs.states import FINAL as FINAL_STATUSES
+from pipeline.jobs.states import JOB_STATUSES
 
 __all__ = ["FINAL_STATUSES", "JOB_STATUSES", "PRIORITY_FEED", "PRIORITY_INTERACTIVE", "PRIORITY_RETRY", "Dispatch",
            "cancel", "create", "display_title", "enqueue", "episode_status_after", "events", "get", "iso", "list_jobs",
-           "new_episode_id", "outcomes", "queue_forecast", "queue_overview", "retry", "retry_delay", "rework",
-           "safe_filename", "save_upload", "stats", "submit", "to_json", "units", "worker_liveness"]
+           "new_episode_id", "outcomes", "queue_forecast", "queue_overview", "retry", "rework",
+           "safe_filename", "save_upload", "stats", "submit", "to_json", "units"]

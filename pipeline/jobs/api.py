@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
 import time
@@ -22,8 +21,9 @@ from pipeline import db, media, storage
 from pipeline.config import Settings
 from pipeline.errors import BadInput, PipelineError
 from pipeline.jobs import options as job_options
-from pipeline.jobs import threads
-from pipeline.jobs.progress import ALL_STAGES, DEFAULT_MEDIA_SECONDS, HOST, STAGES, QueuedJob, forecast, plan_for
+from pipeline.jobs import states, threads, workers
+from pipeline.jobs.progress import DEFAULT_MEDIA_SECONDS, QueuedJob, forecast, plan_for
+from pipeline.jobs.states import ALL_STAGES, JOB_STATUSES, WAITING
 from pipeline.stages import download, ingest
 
 Dispatch = Callable[[int, int], str]
@@ -33,10 +33,6 @@ PRIORITY_RETRY = 100
 PRIORITY_INTERACTIVE = 50
 PRIORITY_FEED = 10
 
-FINAL_STATUSES = ("succeeded", "failed", "cancelled")
-WORKER_STALE_AFTER = 30.0   # seconds without a heartbeat before a consumer counts as gone
-JOB_STATUSES = ("queued", "running", "retrying") + FINAL_STATUSES
-WAITING = ("queued", "retrying")   # statuses that get a start forecast
 
 
 def new_episode_id() -> str:
@@ -163,7 +159,8 @@ def retry(settings: Settings, job_id: int, dispatch: Dispatch) -> dict:
         if episode["deleted_at"] is not None:
             raise BadInput(f"Job {job_id} belongs to a deleted episode; restore the episode first.")
         if not db.requeue_job(conn, job_id, PRIORITY_RETRY, settings.worker.max_attempts):
-            raise BadInput(f"Job {job_id} is {job['status']}; only failed, cancelled or retrying jobs can be retried.")
+            raise BadInput(f"Job {job_id} is {job['status']}; only {_either(states.RETRY_NOW.sources)} jobs"
+                           " can be retried.")
         db.add_event(conn, job_id, None, "queued", time.time(), message="Manual retry.")
     submit(settings, job_id, dispatch)
     return get(settings, job_id)
@@ -198,22 +195,16 @@ def rework(settings: Settings, episode_id: str, from_stage: str, dispatch: Dispa
     return job_id
 
 
-def retry_delay(settings: Settings, attempts: int) -> float:
-    """Exponential backoff with +-20% jitter: base, base*factor, base*factor^2, ..."""
-    worker = settings.worker
-    return worker.retry_base_seconds * worker.retry_factor ** max(0, attempts - 1) * random.uniform(0.8, 1.2)
-
-
 def cancel(settings: Settings, job_id: int) -> dict:
     """Cancel a job no task is working on at once; ask a running stage or clip to stop at its next check."""
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         job = _require(conn, job_id)
-        if job["status"] in FINAL_STATUSES:
+        if not states.CANCEL.allows(job["status"]):
             raise BadInput(f"Job {job_id} already {job['status']}; there is nothing to cancel.")
         now = time.time()
         status = db.request_cancel(conn, job_id, now)
-        if status == "cancelled":
-            started = job["status"] == "running"
+        if status == states.CANCELLED:
+            started = job["status"] == states.RUNNING
             db.add_event(conn, job_id, job["stage"], "cancelled", now,
                          message="Cancelled between stages." if started else "Cancelled before it started.")
             if started:
@@ -223,11 +214,12 @@ def cancel(settings: Settings, job_id: int) -> dict:
 
 
 def episode_status_after(conn, episode_id: str, job_status: str) -> str:
-    """The episode's status once a job on it ended. An episode whose clips exist stays ready
-    when a later job (a re-render, a full render) ends badly."""
-    if job_status == "succeeded" or set(STAGES) <= db.completed_stages(conn, episode_id):
-        return "ready"
-    return {"failed": "failed", "cancelled": "new"}[job_status]
+    """The episode's status once a job on it ended (``states.episode_status_after``)."""
+    return states.episode_status_after(job_status, db.completed_stages(conn, episode_id))
+
+
+def _either(statuses: tuple[str, ...]) -> str:
+    return ", ".join(statuses[:-1]) + " or " + statuses[-1]
 
 
 def _require(conn, job_id: int):
@@ -276,9 +268,9 @@ def queue_forecast(settings: Settings, conn, now: float) -> dict[int, tuple[floa
     rows = db.unfinished_jobs(conn)
     if all(row["status"] == "running" for row in rows):
         return {}
-    slots = max(1, worker_liveness(conn, now)["threads_alive"])
+    slots = max(1, workers.liveness(settings, conn, now)["threads_alive"])
     cpu_share = threads.machine_share(slots)   # every slot busy: each has its share of the machine
-    rates = db.stage_rates(conn, HOST)
+    rates = db.stage_rates(conn, workers.HOST)
     typical = db.typical_media_seconds(conn) or DEFAULT_MEDIA_SECONDS
     busy, queued = [], []
     for row in rows:
@@ -353,22 +345,13 @@ def outcomes(conn) -> dict:
             "latencies": sorted(db.queue_latencies(conn))}
 
 
-def worker_liveness(conn, now: float, stale_after: float = WORKER_STALE_AFTER) -> dict:
-    """How many consumers (and task threads: their ``-w``) sent a heartbeat within ``stale_after``
-    seconds, and the newest heartbeat's age."""
-    workers = db.list_workers(conn)   # newest heartbeat first
-    alive = [w for w in workers if now - w["heartbeat_at"] <= stale_after]
-    return {"workers_alive": len(alive), "threads_alive": sum(w["threads"] for w in alive),
-            "last_heartbeat_age": round(now - workers[0]["heartbeat_at"], 1) if workers else None}
-
-
 def _percentile(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 3) if values else None
 
 
-def queue_overview(settings: Settings, worker_stale_after: float = WORKER_STALE_AFTER) -> dict:
-    """Counts per status and whether a worker has sent a heartbeat recently."""
+def queue_overview(settings: Settings) -> dict:
+    """Counts per status and whether a worker is alive (``workers.liveness``)."""
     with db.session(settings.app_db_path) as conn:
         counts = db.count_jobs_by_status(conn)
-        liveness = worker_liveness(conn, time.time(), worker_stale_after)
+        liveness = workers.liveness(settings, conn, time.time())
     return {"counts": {s: counts.get(s, 0) for s in JOB_STATUSES}, **liveness}

@@ -12,23 +12,15 @@ when they should be done (``forecast``).
 from __future__ import annotations
 
 import heapq
-import socket
 from dataclasses import dataclass
 
-STAGES = ("ingest", "extract_audio", "transcribe", "enrich", "render")
-ALL_STAGES = STAGES + ("episode_render",)   # the full-episode render runs only when a job asks for it
+from pipeline.jobs.states import DONE, STAGES, UNIT_ACTIVE, stages_for
 
 # Seconds of processing per second of media (render: per second of clip) on a 2-core CPU,
 # before any history exists.
 DEFAULT_RATES = {"ingest": 0.002, "extract_audio": 0.005, "transcribe": 0.08, "enrich": 0.002, "render": 1.0,
                  "episode_render": 1.0}
-DEFAULT_MEDIA_SECONDS = 600.0
-HOST = socket.gethostname()   # rates are learned per machine: stage events record where they ran   # a queued job whose media is not probed yet, before any history
-
-
-def stages_for(options: dict) -> tuple[str, ...]:
-    """The stages a job with these options runs, in order."""
-    return ALL_STAGES if options.get("full_episode") else STAGES
+DEFAULT_MEDIA_SECONDS = 600.0   # a queued job whose media is not probed yet, before any history
 
 
 def expected_clip_seconds(media_seconds: float, max_clips: int, min_clip: float, max_clip: float) -> float:
@@ -110,10 +102,10 @@ def render_eta(units: list[dict], learned_rate: float, slots: int) -> float:
     clip once a clip has finished (else the learned rate), spread over the workers that can
     take the clips left. Time the clips spent waiting behind other jobs does not count as slowness.
     """
-    done = [u for u in units if u["status"] == "done" and u["started_at"] and u["finished_at"]]
+    done = [u for u in units if u["status"] == DONE and u["started_at"] and u["finished_at"]]
     pace = (sum(u["finished_at"] - u["started_at"] for u in done) / sum(u["clip_seconds"] for u in done)
             if done else learned_rate)
-    left = [u for u in units if u["status"] in ("queued", "running")]
+    left = [u for u in units if u["status"] in UNIT_ACTIVE]
     work = sum((1.0 - u["progress"]) * u["clip_seconds"] * pace for u in left)
     return work / max(1, min(slots, len(left))) if left else 0.0
 

@@ -5,7 +5,7 @@ is simply gone. Job rows are the source of truth, so every consumer, at start an
 ``worker.reap_seconds``, compares them with the queue:
 
 - a ``running`` job whose heartbeat is older than ``worker.stale_after_seconds``, or whose
-  worker process on this host no longer exists, goes back to ``queued`` and is dispatched
+  worker process on this host no longer exists (``workers.lost``, the one liveness rule), goes back to ``queued`` and is dispatched
   again; it resumes at the stage it was in (completed stages are checkpointed). A job that
   has lost its worker ``max_attempts`` times fails instead of crashing workers forever;
 - a ``queued`` or ``retrying`` job, or a running one between stages, with no task waiting in
@@ -20,16 +20,15 @@ A job or unit dispatched twice still runs once: claiming it (``db.start_job``,
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 
 from pipeline import db
 from pipeline.automation import webhooks
 from pipeline.config import Settings
-from pipeline.jobs import runner
+from pipeline.jobs import runner, states, workers
 
 log = logging.getLogger("clipdesk.recovery")
+
 
 def reap(settings: Settings, waiting_job_ids: set[int], waiting_unit_ids: set[int], queue: runner.TaskQueue,
          now: float | None = None) -> list[int]:
@@ -42,23 +41,21 @@ def reap(settings: Settings, waiting_job_ids: set[int], waiting_unit_ids: set[in
         candidates = db.orphan_candidates(conn)
         units = db.unit_orphan_candidates(conn)
     for job in candidates:
-        if job["status"] == "running" and job["worker_id"] is None:   # between units
+        if job["status"] == states.RUNNING and job["worker_id"] is None:   # between units
             if job["active_units"] or job["id"] in waiting_job_ids:
                 continue
-        elif job["status"] == "running":
-            reason = _lost_worker(settings, job, now)
-            if reason is None:
-                continue
-            if not _requeue_running(settings, job, reason, now):
+        elif job["status"] == states.RUNNING:
+            reason = workers.lost(settings, job, now)
+            if reason is None or not _requeue_running(settings, job, reason, now):
                 continue
         elif job["id"] in waiting_job_ids:
             continue
-        delay = max(0.0, (job["next_attempt_at"] or now) - now) if job["status"] == "retrying" else 0.0
+        delay = max(0.0, (job["next_attempt_at"] or now) - now) if job["status"] == states.RETRYING else 0.0
         runner.dispatch_stage(settings, queue, job["id"], job["priority"], delay)
         recovered.append(job["id"])
     for unit in units:
-        if unit["status"] == "running":
-            reason = _lost_worker(settings, unit, now)
+        if unit["status"] == states.RUNNING:
+            reason = workers.lost(settings, unit, now)
             if reason is None or not _requeue_unit(settings, unit, reason, now, queue):
                 continue
         elif unit["id"] in waiting_unit_ids:
@@ -74,7 +71,7 @@ def _requeue_unit(settings: Settings, unit, reason: str, now: float, queue: runn
     """A clip whose worker is gone renders again, unless it has lost ``max_attempts`` workers."""
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         current = db.get_unit(conn, unit["id"])
-        if current["status"] != "running" or current["heartbeat_at"] != unit["heartbeat_at"]:
+        if current["status"] != states.RUNNING or current["heartbeat_at"] != unit["heartbeat_at"]:
             return False   # it moved on while we looked
         if current["attempts"] < unit["max_attempts"] and not unit["cancel_requested"]:
             db.return_unit_to_queue(conn, unit["id"])
@@ -82,23 +79,12 @@ def _requeue_unit(settings: Settings, unit, reason: str, now: float, queue: runn
                          message=f"Clip {unit['clip_id']} back in the queue because {reason}.")
             return True
     if unit["cancel_requested"]:
-        runner.end_unit(settings, unit["id"], "cancelled", "The job was cancelled.", "cancelled", None, queue)
+        runner.end_unit(settings, unit["id"], states.CANCELLED, "The job was cancelled.", "cancelled", None, queue)
     else:
-        runner.end_unit(settings, unit["id"], "failed",
+        runner.end_unit(settings, unit["id"], states.FAILED,
                         f"The worker rendering clip {unit['clip_id']} stopped {current['attempts']} times; giving up."
                         " Check the worker log for a crash or running out of memory.", "internal", None, queue)
     return False
-
-
-def _lost_worker(settings: Settings, job, now: float) -> str | None:
-    """Why a running job has no live worker, or None if it may still be running."""
-    host, _, pid = (job["worker_id"] or "").rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid)):
-        return f"its worker process {pid} has exited"
-    age = now - (job["heartbeat_at"] or job["started_at"] or now)
-    if age > settings.worker.stale_after_seconds:
-        return f"its worker has not been heard from for {age:.0f} s"
-    return None
 
 
 def _requeue_running(settings: Settings, job, reason: str, now: float) -> bool:
@@ -106,17 +92,17 @@ def _requeue_running(settings: Settings, job, reason: str, now: float) -> bool:
     gave_up = False
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         current = db.get_job(conn, job["id"])
-        if current["status"] != "running" or current["heartbeat_at"] != job["heartbeat_at"]:
+        if current["status"] != states.RUNNING or current["heartbeat_at"] != job["heartbeat_at"]:
             return False   # it moved on while we looked
         stage = current["stage"]
         if current["cancel_requested"]:
-            db.finish_job(conn, job["id"], "cancelled", now, "The job was cancelled.", "cancelled")
+            db.finish_job(conn, job["id"], states.CANCELLED, now, "The job was cancelled.", "cancelled")
             db.add_event(conn, job["id"], stage, "cancelled", now, message=f"Cancelled; {reason}.")
             return False
         if current["attempts"] >= current["max_attempts"]:
             message = (f"The worker running this job stopped {current['attempts']} times (last during {stage});"
                        " giving up. Check the worker log for a crash or running out of memory.")
-            db.finish_job(conn, job["id"], "failed", now, message, "internal")
+            db.finish_job(conn, job["id"], states.FAILED, now, message, "internal")
             db.add_event(conn, job["id"], stage, "failed", now, message=message)
             db.set_episode_status(conn, job["episode_id"], "failed", now)
             gave_up = True
@@ -127,21 +113,3 @@ def _requeue_running(settings: Settings, job, reason: str, now: float) -> bool:
     if gave_up:
         webhooks.notify_job_finished(settings, job["id"])   # never raises
     return not gave_up
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False

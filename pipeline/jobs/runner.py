@@ -26,32 +26,23 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from pipeline import db, jobs, storage
+from pipeline import db, storage
 from pipeline.automation import webhooks
+from pipeline.backoff import Backoff
 from pipeline.config import Settings
 from pipeline.errors import BadInput, Cancelled, Interrupted, PipelineError, TransientError
-from pipeline.jobs import threads
-from pipeline.jobs.progress import (
-    DEFAULT_MEDIA_SECONDS,
-    DEFAULT_RATES,
-    HOST,
-    STAGES,
-    Plan,
-    plan_for,
-    render_eta,
-    stages_for,
-)
+from pipeline.jobs import states, threads, workers
+from pipeline.jobs.progress import DEFAULT_MEDIA_SECONDS, Plan, plan_for
+from pipeline.jobs.reporter import JobReporter, UnitReporter
+from pipeline.jobs.states import stages_for
 from pipeline.stages import registry, render
 from pipeline.stages.context import StageContext
 
 log = logging.getLogger("clipdesk.runner")
 
-PROGRESS_WRITE_INTERVAL = 0.5
-CANCEL_CHECK_INTERVAL = 1.0
 MB = 1 << 20
 # The units of a job that has started go ahead of jobs not started yet at the same priority,
 # so episodes finish one after another instead of all at the end.
@@ -71,101 +62,26 @@ class TaskQueue(Protocol):
     def render_unit(self, unit_id: int, priority: int) -> str: ...
 
 
-def this_worker() -> str:
-    return f"{HOST}:{os.getpid()}"
-
-
-class JobReporter:
-    """Turns a stage's 0..1 progress into job progress + ETA rows, and checks for cancel.
-
-    Writes are throttled so a chatty stage costs at most a couple of short transactions
-    a second; the cancel flag is read at least every second while a stage reports.
-    """
-
-    def __init__(self, settings: Settings, job_id: int, plan: Plan):
-        self.settings, self.job_id, self.plan = settings, job_id, plan
-        self.stage = STAGES[0]
-        self.stage_started = time.monotonic()
-        self.last_write = self.last_cancel_check = 0.0
-
-    def enter(self, stage: str) -> None:
-        self.stage, self.stage_started = stage, time.monotonic()
-        self.last_write = 0.0
-        with db.session(self.settings.app_db_path) as conn, db.transaction(conn):
-            db.set_job_stage(conn, self.job_id, stage, self.plan.overall(stage, 0.0), time.time())
-            db.add_event(conn, self.job_id, stage, "started", time.time(), host=HOST)
-        self.write(0.0)   # the new stage's ETA replaces the last one's at once
-
-    def __call__(self, fraction: float) -> None:
-        now = time.monotonic()
-        if now - self.last_cancel_check >= CANCEL_CHECK_INTERVAL:
-            self.last_cancel_check = now
-            self.check_cancel()
-        if fraction < 1.0 and now - self.last_write < PROGRESS_WRITE_INTERVAL:
-            return
-        self.last_write = now
-        self.write(fraction)
-
-    def write(self, fraction: float) -> None:
-        eta = self.plan.eta(self.stage, fraction, self.elapsed())
-        with db.session(self.settings.app_db_path) as conn:
-            db.set_job_progress(conn, self.job_id, fraction, self.plan.overall(self.stage, fraction),
-                                round(eta, 1), time.time())
-
-    def check_cancel(self) -> None:
-        with db.session(self.settings.app_db_path) as conn:
-            if db.is_cancel_requested(conn, self.job_id):
-                raise Cancelled("The job was cancelled.")
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.stage_started
-
-
-class UnitReporter(JobReporter):
-    """One clip's progress: stored on its unit, and the job's render progress is the clips'
-    progress weighted by length, its ETA from the whole fan-out's pace so far."""
-
-    def __init__(self, settings: Settings, conn, job, plan: Plan, unit_id: int, cpu_share: float):
-        """Reads the learned render rate and the worker slots once (``conn``): not on every write."""
-        super().__init__(settings, job["id"], plan)
-        self.unit_id, self.stage, self.cpu_share = unit_id, "render", cpu_share
-        self.slots = jobs.worker_liveness(conn, time.time())["threads_alive"]
-        self.pace = db.stage_rates(conn, HOST).get("render", DEFAULT_RATES["render"]) / cpu_share   # at this share
-
-    def write(self, fraction: float) -> None:
-        now = time.time()
-        with db.session(self.settings.app_db_path) as conn, db.transaction(conn):
-            db.set_unit_progress(conn, self.unit_id, fraction, now)
-            self.update_job(conn, now)
-
-    def update_job(self, conn, now: float) -> None:
-        """The job's render progress from its units, and its ETA from what is left of its clips."""
-        fraction = db.units_progress(conn, self.job_id)
-        units = [dict(u) for u in db.list_units(conn, self.job_id)]
-        eta = render_eta(units, self.pace, self.slots) + self.plan.after("render")
-        db.set_job_progress(conn, self.job_id, fraction, self.plan.overall("render", fraction), round(eta, 1), now)
-
-
 # --- one stage of a job -------------------------------------------------------------------------
 
 def run_stage(settings: Settings, job_id: int, queue: TaskQueue, worker_id: str | None = None,
-              workers: int = 1) -> str:
+              worker_count: int = 1) -> str:
     """Claim the job, run its next stage, queue what follows; return the job's status.
 
     'running' (its next unit is queued), 'succeeded', 'failed', 'cancelled', 'retrying'
     (scheduled again: see ``next_attempt_at``), 'queued' (interrupted by a shutdown) or, when
     this call could not claim it, its current status.
     """
-    worker_id = worker_id or this_worker()
-    cpu_share = threads.machine_share(workers)
+    worker_id = worker_id or workers.worker_id()
+    cpu_share = threads.machine_share(worker_count)
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         before = db.get_job(conn, job_id)
         if before is None:
             log.warning("job %s does not exist; nothing to run", job_id)
             return "missing"
         if not db.start_job(conn, job_id, time.time(), worker_id):
-            if before["cancel_requested"] and before["status"] not in jobs.FINAL_STATUSES + ("running",):
-                db.finish_job(conn, job_id, "cancelled", time.time(), "The job was cancelled.", "cancelled")
+            if before["cancel_requested"] and before["status"] in states.WAITING:   # flagged while it waited
+                db.finish_job(conn, job_id, states.CANCELLED, time.time(), "The job was cancelled.", "cancelled")
             return db.get_job(conn, job_id)["status"]
         job = db.get_job(conn, job_id)
         db.set_episode_status(conn, job["episode_id"], "processing", time.time())
@@ -177,13 +93,13 @@ def run_stage(settings: Settings, job_id: int, queue: TaskQueue, worker_id: str 
     stages = stages_for(options)
     todo = [stage for stage in stages if stage not in done]
     if not todo:
-        return _finish(settings, job_id, job["episode_id"], None, "succeeded", None, None)
+        return _finish(settings, job_id, job["episode_id"], None, states.SUCCEEDED, None, None)
     stage = todo[0]
     reporter = JobReporter(settings, job_id, plan)
-    ctx = StageContext(threads.for_task(settings, workers), job["episode_id"], options, reporter)
-    with Heartbeat(settings, f"job-{job_id}", lambda conn, now: db.touch_job(conn, job_id, now)):
+    ctx = StageContext(threads.for_task(settings, worker_count), job["episode_id"], options, reporter)
+    with workers.Heartbeat(settings, f"job-{job_id}", lambda conn, now: db.touch_job(conn, job_id, now)):
         try:
-            if before["status"] != "running":   # a new attempt: say what it keeps from earlier ones
+            if before["status"] != states.RUNNING:   # a new attempt: say what it keeps from earlier ones
                 for skipped in stages[:stages.index(stage)]:
                     _event(settings, job_id, skipped, "skipped", "Already completed in an earlier attempt.")
             reporter.check_cancel()
@@ -193,7 +109,7 @@ def run_stage(settings: Settings, job_id: int, queue: TaskQueue, worker_id: str 
             reporter.enter(stage)
             if stage == "render" and (pending := render.pending(ctx)):
                 _fan_out(settings, job, pending, queue)
-                return "running"
+                return states.RUNNING
             registry.RUN[stage](ctx)
             _stage_done(settings, job_id, job["episode_id"], stage, reporter.elapsed(), cpu_share)
         except Exception as exc:   # every failure ends the attempt with a sentence; the worker keeps running
@@ -205,9 +121,9 @@ def job_plan(settings: Settings, conn, job, cpu_share: float) -> Plan:
     """What the job's stages should take on this machine with ``cpu_share`` of it, from the learned rates."""
     episode = db.get_episode(conn, job["episode_id"])
     clip_seconds, clip_count = db.clip_totals(conn, job["episode_id"])
-    slots = jobs.worker_liveness(conn, time.time())["threads_alive"]
+    slots = workers.liveness(settings, conn, time.time())["threads_alive"]
     media_seconds = episode["duration"] or db.typical_media_seconds(conn) or DEFAULT_MEDIA_SECONDS   # before ingest
-    return plan_for(settings.enrich, json.loads(job["options_json"] or "{}"), db.stage_rates(conn, HOST),
+    return plan_for(settings.enrich, json.loads(job["options_json"] or "{}"), db.stage_rates(conn, workers.HOST),
                     media_seconds, clip_seconds if clip_count else None, clip_count, slots, cpu_share)
 
 
@@ -217,17 +133,17 @@ def _stage_done(settings: Settings, job_id: int, episode_id: str, stage: str, se
         media_seconds = db.get_episode(conn, episode_id)["duration"]   # known after ingest (decoding may correct it)
         db.mark_stage_done(conn, episode_id, stage, time.time())
         db.add_event(conn, job_id, stage, "finished", time.time(), seconds=round(seconds, 3),
-                     media_seconds=media_seconds, host=HOST, cpu_share=cpu_share)
+                     media_seconds=media_seconds, host=workers.HOST, cpu_share=cpu_share)
 
 
 def _continue(settings: Settings, job, stage: str, stages: tuple[str, ...], queue: TaskQueue) -> str:
     """After a stage: queue the next one, or finish the job after its last."""
     if stage == stages[-1]:
-        return _finish(settings, job["id"], job["episode_id"], None, "succeeded", None, None)
+        return _finish(settings, job["id"], job["episode_id"], None, states.SUCCEEDED, None, None)
     with db.session(settings.app_db_path) as conn:
         db.release_job(conn, job["id"])
     dispatch_stage(settings, queue, job["id"], job["priority"] + CONTINUE_BOOST)
-    return "running"
+    return states.RUNNING
 
 
 def dispatch_stage(settings: Settings, queue: TaskQueue, job_id: int, priority: int, delay: float = 0.0) -> None:
@@ -258,14 +174,14 @@ def _fan_out(settings: Settings, job, pending: list, queue: TaskQueue) -> None:
 
 
 def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_id: str | None = None,
-                    workers: int = 1) -> str:
+                    worker_count: int = 1) -> str:
     """Render one clip of a job's render stage; the unit that ends last closes the stage.
 
     Returns the unit's status: 'done', 'failed', 'cancelled', 'queued' (interrupted) or, when
     this call could not claim it, its current status.
     """
-    worker_id = worker_id or this_worker()
-    cpu_share = threads.machine_share(workers)
+    worker_id = worker_id or workers.worker_id()
+    cpu_share = threads.machine_share(worker_count)
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         unit = db.get_unit(conn, unit_id)
         if unit is None:
@@ -277,32 +193,49 @@ def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_i
     with db.session(settings.app_db_path) as conn:
         reporter = UnitReporter(settings, conn, job, job_plan(settings, conn, job, cpu_share), unit_id, cpu_share)
     options = json.loads(job["options_json"] or "{}")
-    ctx = StageContext(threads.for_task(settings, workers), job["episode_id"], options, reporter)
+    ctx = StageContext(threads.for_task(settings, worker_count), job["episode_id"], options, reporter)
     started = time.monotonic()
-    with Heartbeat(settings, f"unit-{unit_id}", lambda conn, now: db.touch_unit(conn, unit_id, now)):
+    with workers.Heartbeat(settings, f"unit-{unit_id}", lambda conn, now: db.touch_unit(conn, unit_id, now)):
         try:
             reporter.check_cancel()
             if STOP_AFTER_STAGE.is_set():
                 raise Interrupted("The worker is shutting down; the clip renders on the next start.")
             _require_free_disk(settings, ctx, "render")
             render.render_one(ctx, clip, reporter)
-            ending = ("done", None, None)
+            ending = (states.DONE, None, None)
         except Exception as exc:
             if ABORT.is_set() or isinstance(exc, Interrupted):
-                return _requeue_unit(settings, unit, queue, f"Clip '{clip['title']}' was interrupted: {exc}")
+                requeue_unit(settings, queue, unit_id, f"Clip '{clip['title']}' was interrupted: {exc}")
+                return states.QUEUED
             status, message, kind = _outcome(exc, job["id"], "render")
-            ending = ("cancelled" if status == "cancelled" else "failed", f"Clip '{clip['title']}': {message}", kind)
+            ending = (status, f"Clip '{clip['title']}': {message}", kind)
     end_unit(settings, unit_id, *ending, seconds=time.monotonic() - started, queue=queue, worker_id=worker_id,
              reporter=reporter)
     return ending[0]
 
 
-def _requeue_unit(settings: Settings, unit, queue: TaskQueue, message: str) -> str:
+def requeue_job(settings: Settings, queue: TaskQueue, job_id: int, message: str, stage: str | None = None) -> bool:
+    """The one path of an interrupted job (its worker is stopping): back to the queue, to resume at
+    the stage it was in. False if it was no longer running (the reaper or a cancel got there first)."""
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        if db.return_unit_to_queue(conn, unit["id"]):
-            db.add_event(conn, unit["job_id"], "render", "interrupted", time.time(), message=message)
-    dispatch_unit(settings, queue, unit["id"], unit["priority"])
-    return "queued"
+        job = db.get_job(conn, job_id)
+        if job is None or not db.return_to_queue(conn, job_id):
+            return False
+        db.add_event(conn, job_id, stage or job["stage"], "interrupted", time.time(), message=message)
+    dispatch_stage(settings, queue, job_id, job["priority"])
+    log.info("job %s interrupted; back in the queue: %s", job_id, message)
+    return True
+
+
+def requeue_unit(settings: Settings, queue: TaskQueue, unit_id: int, message: str) -> bool:
+    """The one path of an interrupted clip (its worker is stopping): back to the queue, to render again."""
+    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        unit = db.get_unit(conn, unit_id)
+        if unit is None or not db.return_unit_to_queue(conn, unit_id):
+            return False
+        db.add_event(conn, unit["job_id"], "render", "interrupted", time.time(), message=message)
+    dispatch_unit(settings, queue, unit_id, unit["priority"])
+    return True
 
 
 def end_unit(settings: Settings, unit_id: int, status: str, error: str | None, error_kind: str | None,
@@ -311,20 +244,21 @@ def end_unit(settings: Settings, unit_id: int, status: str, error: str | None, e
     """Record how a render unit ended; if it was the job's last one, close the render stage.
 
     ``reporter`` is the unit's own (None when the reaper ends a unit whose worker is gone)."""
-    worker_id = worker_id or this_worker()
+    worker_id = worker_id or workers.worker_id()
     now = time.time()
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         unit = db.get_unit(conn, unit_id)
-        db.end_unit(conn, unit_id, status, now, error, error_kind)
-        if status == "done":
+        if not db.end_unit(conn, unit_id, status, now, error, error_kind):
+            return   # no longer running: the reaper put it back or ended it
+        if status == states.DONE:
             db.add_event(conn, unit["job_id"], "render", "clip_finished", now, seconds=round(seconds or 0.0, 3),
-                         media_seconds=unit["clip_seconds"], host=HOST,
+                         media_seconds=unit["clip_seconds"], host=workers.HOST,
                          cpu_share=reporter.cpu_share if reporter else None,
                          message=f"Clip {unit['clip_id']} rendered in {seconds or 0.0:.1f} s.")
         else:
             db.add_event(conn, unit["job_id"], "render", f"clip_{status}", now, message=error)
         job = db.get_job(conn, unit["job_id"])
-        if status == "done" and reporter:
+        if status == states.DONE and reporter:
             reporter.update_job(conn, now)
         last = db.active_unit_count(conn, job["id"]) == 0 and db.take_job_after_units(conn, job["id"], worker_id, now)
         job = db.get_job(conn, job["id"])
@@ -338,12 +272,12 @@ def _close_render(settings: Settings, job, queue: TaskQueue) -> str:
         units = db.list_units(conn, job["id"])
         started_at = job["stage_started_at"] or time.time()
     ended = {u["status"] for u in units}
-    if job["cancel_requested"] or "cancelled" in ended:
-        return _finish(settings, job["id"], job["episode_id"], "render", "cancelled", "The job was cancelled.",
+    if job["cancel_requested"] or states.CANCELLED in ended:
+        return _finish(settings, job["id"], job["episode_id"], "render", states.CANCELLED, "The job was cancelled.",
                        "cancelled")
-    failed = [u for u in units if u["status"] == "failed"]
+    failed = [u for u in units if u["status"] == states.FAILED]
     if failed:
-        return _conclude(settings, job, "render", "failed", failed[0]["error"], failed[0]["error_kind"], queue)
+        return _conclude(settings, job, "render", states.FAILED, failed[0]["error"], failed[0]["error_kind"], queue)
     _stage_done(settings, job["id"], job["episode_id"], "render", time.time() - started_at, None)
     return _continue(settings, job, "render", stages_for(json.loads(job["options_json"] or "{}")), queue)
 
@@ -410,35 +344,6 @@ def _run_here(settings: Settings, job_id: int, wait: bool) -> str:
         return db.get_job(conn, job_id)["status"]
 
 
-class Heartbeat:
-    """Stamps a job's or unit's row every ``worker.heartbeat_seconds`` while it runs in this process.
-
-    It runs beside the stage, so a stage that reports no progress for minutes (one long
-    model call) is still seen as alive; when the process dies, the stamps stop.
-    """
-
-    def __init__(self, settings: Settings, name: str, touch: Callable):
-        self.settings, self.name, self.touch = settings, name, touch
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"{name}-heartbeat", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.settings.worker.heartbeat_seconds):
-            try:
-                with db.session(self.settings.app_db_path) as conn:
-                    self.touch(conn, time.time())
-            except sqlite3.Error:   # a busy DB must not end the heartbeat; the next beat retries
-                log.warning("heartbeat for %s failed", self.name, exc_info=True)
-
-
 def _require_free_disk(settings: Settings, ctx: StageContext, stage: str) -> None:
     """Ingest and render write the big files: refuse to start them on a nearly full disk."""
     if stage not in ("ingest", "render", "episode_render") or settings.worker.min_free_mb <= 0:
@@ -463,12 +368,8 @@ def _end_attempt(settings: Settings, job, stage: str, exc: Exception, queue: Tas
     if ABORT.is_set() and not isinstance(exc, Interrupted):   # e.g. ffmpeg killed by the shutdown
         exc = Interrupted(f"The worker was stopped; the job will resume at {registry.LABELS[stage]}.")
     if isinstance(exc, Interrupted):
-        with db.session(settings.app_db_path) as conn, db.transaction(conn):
-            if db.return_to_queue(conn, job_id):
-                db.add_event(conn, job_id, stage, "interrupted", time.time(), message=str(exc))
-        dispatch_stage(settings, queue, job_id, job["priority"])
-        log.info("job %s interrupted before %s; back in the queue", job_id, stage)
-        return "queued"
+        requeue_job(settings, queue, job_id, str(exc), stage)
+        return states.QUEUED
     status, message, kind = _outcome(exc, job_id, stage)
     return _conclude(settings, job, stage, status, message, kind, queue)
 
@@ -477,15 +378,16 @@ def _conclude(settings: Settings, job, stage: str, status: str, message: str, ki
     """A failed attempt: retry a transient failure after its backoff while attempts remain, else end the job."""
     job_id = job["id"]
     if kind == "transient" and job["attempts"] < job["max_attempts"]:
-        delay = jobs.retry_delay(settings, job["attempts"])
+        delay = retry_delay(settings, job["attempts"])
         with db.session(settings.app_db_path) as conn, db.transaction(conn):
-            db.schedule_retry(conn, job_id, time.time() + delay, message, kind)
+            if not db.schedule_retry(conn, job_id, time.time() + delay, message, kind):
+                return db.get_job(conn, job_id)["status"]
             db.add_event(conn, job_id, stage, "retrying", time.time(),
                          message=f"Attempt {job['attempts']} of {job['max_attempts']} failed: {message}"
                                  f" Next attempt in {delay:.0f} s.")
         dispatch_stage(settings, queue, job_id, job["priority"], delay)
         log.info("job %s: %s; retrying in %.1f s", job_id, message, delay)
-        return "retrying"
+        return states.RETRYING
     if kind == "transient":
         message = f"{message} Gave up after {job['attempts']} attempts."
     return _finish(settings, job_id, job["episode_id"], stage, status, message, kind)
@@ -495,19 +397,19 @@ def _outcome(exc: Exception, job_id: int, stage: str) -> tuple[str, str, str]:
     """(job status, error sentence, error kind) for an exception raised by a stage."""
     label = registry.LABELS[stage].capitalize()
     if isinstance(exc, Cancelled):
-        return "cancelled", str(exc), "cancelled"
+        return states.CANCELLED, str(exc), "cancelled"
     if isinstance(exc, BadInput):
-        return "failed", str(exc), "bad_input"
+        return states.FAILED, str(exc), "bad_input"
     if isinstance(exc, TransientError):
-        return "failed", f"{label} hit a temporary problem: {exc}", "transient"
+        return states.FAILED, f"{label} hit a temporary problem: {exc}", "transient"
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return "failed", f"{label} hit a temporary problem: the database was busy ({exc}).", "transient"
+        return states.FAILED, f"{label} hit a temporary problem: the database was busy ({exc}).", "transient"
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return "failed", f"{label} ran out of disk space in {exc.filename or 'the data folder'}.", "transient"
+        return states.FAILED, f"{label} ran out of disk space in {exc.filename or 'the data folder'}.", "transient"
     if isinstance(exc, PipelineError):
-        return "failed", f"{label} failed: {exc}", "internal"
+        return states.FAILED, f"{label} failed: {exc}", "internal"
     log.error("job %s crashed in %s", job_id, stage, exc_info=exc)   # a bug: keep the traceback
-    return "failed", f"{label} failed unexpectedly ({type(exc).__name__}: {exc}).", "internal"
+    return states.FAILED, f"{label} failed unexpectedly ({type(exc).__name__}: {exc}).", "internal"
 
 
 def _event(settings: Settings, job_id: int, stage: str | None, kind: str, message: str | None = None) -> None:
@@ -515,12 +417,20 @@ def _event(settings: Settings, job_id: int, stage: str | None, kind: str, messag
         db.add_event(conn, job_id, stage, kind, time.time(), message=message)
 
 
+def retry_delay(settings: Settings, attempts: int) -> float:
+    """Seconds before the next attempt of a job that has made ``attempts``: 10, 40, 160 s ... +-20 %."""
+    worker = settings.worker
+    return Backoff(worker.retry_base_seconds, worker.retry_factor, spread=(0.8, 1.2)).delay(attempts - 1)
+
+
 def _finish(settings: Settings, job_id: int, episode_id: str, stage: str | None, status: str,
             error: str | None, error_kind: str | None) -> str:
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        db.finish_job(conn, job_id, status, time.time(), error, error_kind)
+        if not db.finish_job(conn, job_id, status, time.time(), error, error_kind):
+            return db.get_job(conn, job_id)["status"]   # it moved on (say, it was cancelled) while this task ran
         db.add_event(conn, job_id, stage, status, time.time(), message=error)
-        db.set_episode_status(conn, episode_id, jobs.episode_status_after(conn, episode_id, status), time.time())
+        db.set_episode_status(conn, episode_id, states.episode_status_after(status, db.completed_stages(
+            conn, episode_id)), time.time())
     log.info("job %s %s%s", job_id, status, f": {error}" if error else "")
     webhooks.notify_job_finished(settings, job_id)   # never raises; delivers in background threads
     return status

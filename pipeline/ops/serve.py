@@ -7,18 +7,29 @@ If either child dies, the other is stopped too and the exit code says so.
 
 from __future__ import annotations
 
+import importlib
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from pipeline.config import PROJECT_ROOT, Settings
 
 GRACE_SECONDS = 20.0
+# The shell that owns the Huey queue, named here only: the consumer is started on
+# ``<QUEUE_APP>.huey`` and the CLI puts jobs on the queue through ``<QUEUE_APP>.dispatch``.
+QUEUE_APP = "queue_worker"
+
+
+def queue_dispatch() -> Callable[[int, int], str]:
+    """``dispatch(job_id, priority) -> task_id`` of the queue the consumers read. Loaded by name,
+    as huey_consumer loads it, so no module of ``pipeline`` imports the Huey shell."""
+    return importlib.import_module(QUEUE_APP).dispatch
 
 
 def consumer_command(settings: Settings, workers: int | None = None) -> list[str]:
-    return [sys.executable, "-m", "huey.bin.huey_consumer", "queue_worker.huey",
+    return [sys.executable, "-m", "huey.bin.huey_consumer", f"{QUEUE_APP}.huey",
             "-w", str(workers or settings.worker.workers), "-k", "thread",
             "-m", str(settings.worker.poll_max_seconds), "-C"]
 

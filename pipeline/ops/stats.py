@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from pipeline import db, jobs, storage
 from pipeline.config import Settings
-from pipeline.jobs.progress import ALL_STAGES
+from pipeline.jobs import workers
+from pipeline.jobs.states import ALL_STAGES
 from pipeline.library import episodes
 
 _STAGE_INDEX = {stage: i for i, stage in enumerate(ALL_STAGES)}   # pipeline order for charts and tables
@@ -26,7 +27,7 @@ def overview(settings: Settings, days: int = 14, failures: int = 5) -> dict:
     since = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC).timestamp()
     with db.session(settings.app_db_path) as conn, db.snapshot(conn):
         outcome = jobs.outcomes(conn)
-        liveness = jobs.worker_liveness(conn, now)
+        liveness = workers.liveness(settings, conn, now)
         per_day = {row["day"]: row for row in db.throughput_by_day(conn, since)}
         media_seconds = db.media_seconds_processed(conn)
         stages = db.stage_durations(conn)

@@ -1,7 +1,8 @@
 """Which function runs each stage, and what a sentence calls it.
 
 A new stage: a module here with ``run(ctx: StageContext)``, an entry in ``RUN`` and ``LABELS``,
-and its place in ``pipeline.jobs.progress.STAGES`` (run order) with a default rate.
+its place in ``pipeline.jobs.states.STAGES`` (run order) and a default rate in
+``pipeline.jobs.progress.DEFAULT_RATES``.
 """
 
 from pipeline.stages import audio, enrich, episode_render, ingest, render, transcribe
