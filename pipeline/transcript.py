@@ -3,7 +3,9 @@
 A transcript is ``{"language", "duration", "engine", "model", "segments": [{"start", "end",
 "text", "words": [{"word", "start", "end", "probability"}]}]}`` — the same for every engine.
 Subtitle cues are re-flowed from word timings so lines stay readable (<= 42 characters,
-2 lines, ~7 s), instead of copying Whisper's segments which can run long.
+2 lines, ~7 s), instead of copying Whisper's segments which can run long. ``compose_srt`` and
+``compose_vtt`` are the one SubRip and the one WebVTT writer (the ``srt`` and ``webvtt-py``
+libraries compose the text); clip sidecars use them too.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
+
+import srt
+import webvtt
 
 from pipeline.storage import temp_path
 
@@ -73,24 +79,52 @@ def cues(words: list[dict], max_chars: int = MAX_LINE_CHARS, max_lines: int = MA
     return result
 
 
+Cue = tuple[float, float, list[str]]
+
+
+def _delta(seconds: float) -> timedelta:
+    """``seconds`` rounded to the millisecond both formats show (never negative)."""
+    return timedelta(milliseconds=max(0, round(seconds * 1000)))
+
+
 def timecode(seconds: float, sep: str = ",") -> str:
-    millis = max(0, round(seconds * 1000))
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
+    """HH:MM:SS,mmm as SRT writes it; ``sep="."`` gives the WebVTT form of the same instant."""
+    return srt.timedelta_to_srt_timestamp(_delta(seconds)).replace(",", sep)
+
+
+def compose_srt(cue_list: list[Cue]) -> str:
+    """SubRip text of ``(start, end, lines)`` cues, numbered from 1 in the order given.
+
+    Every cue, the last included, ends with a blank line (as ``srt.compose`` and most tools
+    write it). Cues are not re-sorted or dropped, so SRT and WebVTT always hold the same cues.
+    """
+    return srt.compose([srt.Subtitle(i, _delta(start), _delta(end), "\n".join(lines))
+                        for i, (start, end, lines) in enumerate(cue_list, start=1)], reindex=False)
+
+
+def compose_vtt(cue_list: list[Cue]) -> str:
+    """WebVTT text of ``(start, end, lines)`` cues: the ``WEBVTT`` header, then the cues.
+
+    Cue text is escaped (``&``, ``<``, ``>``) as WebVTT requires, so a word like ``<3`` or
+    ``-->`` is shown as said instead of being read as a tag or a timing line.
+    """
+    captions = [webvtt.Caption(timecode(start, "."), timecode(end, "."), [_vtt_escape(line) for line in lines])
+                for start, end, lines in cue_list]
+    text = webvtt.WebVTT(captions=captions).content
+    # With no cue, webvtt-py writes "WEBVTT\n"; the format wants two line ends after the magic.
+    return text if captions else text + "\n"
+
+
+def _vtt_escape(line: str) -> str:
+    return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def to_srt(transcript: dict) -> str:
-    """SubRip text; every cue, the last included, ends with a blank line (as most tools write it)."""
-    return "".join(f"{i}\n{timecode(s)} --> {timecode(e)}\n" + "\n".join(lines) + "\n\n"
-                   for i, (s, e, lines) in enumerate(cues(all_words(transcript)), start=1))
+    return compose_srt(cues(all_words(transcript)))
 
 
 def to_vtt(transcript: dict) -> str:
-    blocks = [f"{timecode(s, '.')} --> {timecode(e, '.')}\n" + "\n".join(lines)
-              for s, e, lines in cues(all_words(transcript))]
-    return "WEBVTT\n\n" + "\n\n".join(blocks) + ("\n" if blocks else "")
+    return compose_vtt(cues(all_words(transcript)))
 
 
 def render(transcript: dict, fmt: str) -> str:

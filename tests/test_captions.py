@@ -6,7 +6,9 @@ import re
 from itertools import pairwise
 
 import pytest
+import srt
 
+from pipeline import transcript
 from pipeline.config import PROJECT_ROOT, CaptionPreset, default_caption_presets
 from pipeline.media.captions import build_ass, build_srt, font_size, group_lines
 
@@ -182,6 +184,17 @@ def test_srt_respects_custom_max_chars_and_empty_input():
     assert all(len(line) <= 20 for _, _, lines in cues for line in lines)
     assert build_srt([], 0, 10) == ""
     assert build_srt(words_from("too early"), 100, 110) == ""
+
+
+def test_clip_srt_is_canonical_srt_from_the_one_transcript_writer():
+    text = build_srt(words_from(TEXT, start=10.0), 10.0, 40.0)
+    subtitles = list(srt.parse(text, ignore_errors=False))
+    assert [s.index for s in subtitles] == list(range(1, len(subtitles) + 1))
+    assert srt.compose(subtitles, reindex=False) == text and text.endswith("\n\n")
+    assert [(s.start.total_seconds(), s.end.total_seconds(), s.content.split("\n")) for s in subtitles] == \
+        [(round(s, 3), round(e, 3), lines) for s, e, lines in parse_srt(text)]
+    clip_relative = [dict(w, start=w["start"] - 10.0, end=w["end"] - 10.0) for w in words_from(TEXT, start=10.0)]
+    assert text == transcript.compose_srt(transcript.cues(clip_relative))
 
 
 def test_presets_set_size_case_box_and_margins_relative_to_the_frame():

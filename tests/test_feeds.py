@@ -16,6 +16,7 @@ from pipeline.errors import BadInput
 from pipeline.jobs import runner
 from pipeline.library import episodes
 from pipeline.media import probe
+from pipeline.stages import download
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MINUTE = 60.0
@@ -146,6 +147,59 @@ def test_atom_feeds_are_read_too(settings, server):
     assert (feed["kind"], feed["title"], feed["entries_seen"]) == ("atom", "Atom Show", 2)
     [(job_id, _)] = dispatch.calls
     assert jobs.get(settings, job_id)["title"] == "Atom 2"
+
+
+def test_atom_entries_keep_ids_media_links_titles_and_dates(settings, server):
+    body = ('<?xml version="1.0" encoding="utf-8"?>'
+            '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/">'
+            "<title>Tom &amp; Jerry&#8217;s show</title>"
+            "<entry><id> urn:ep:old </id><title>Old &lt;one&gt;</title><published>2026-01-02T03:04:05Z</published>"
+            '<link href="/episodes/old.html"/><link rel="enclosure" href="/media/ep1.mp4" type="video/mp4"/></entry>'
+            "<entry><id>urn:ep:new</id><title>New</title><updated>2026-02-01T00:00:00+01:00</updated>"
+            '<link rel="alternate" type="text/html" href="/episodes/new.html"/>'
+            f'<media:content url="{server.url("/media/ep2.mp4")}" type="video/mp4"/></entry>'
+            "<entry><id>yt:video:abc</id><title>YouTube style</title>"
+            '<link rel="alternate" href="https://www.youtube.com/watch?v=abc"/><media:group>'
+            '<media:content url="https://www.youtube.com/v/abc?version=3" type="application/x-shockwave-flash"/>'
+            "</media:group></entry>"
+            "<entry><id>ep-3</id><title>Page only</title>"
+            '<link rel="alternate" href="https://example.org/page"/></entry>'
+            "<entry><id>https://example.org/id-is-no-link</id><title>Nothing to fetch</title></entry>"
+            "</feed>").encode()
+    server.serve("/atom.xml", body, "application/atom+xml")
+    listing = download.list_entries(server.url("/atom.xml"), settings.download)
+    assert (listing.kind, listing.title) == ("atom", "Tom & Jerry\u2019s show")
+    assert [(e.entry_id, e.url, e.title, e.published_at) for e in listing.entries] == [
+        ("urn:ep:old", server.url("/media/ep1.mp4"), "Old <one>", 1767323045.0),      # relative link resolved
+        ("urn:ep:new", server.url("/media/ep2.mp4"), "New", 1769900400.0),            # media:content, UTC
+        ("yt:video:abc", "https://www.youtube.com/watch?v=abc", "YouTube style", None),   # a player is no media
+        ("ep-3", "https://example.org/page", "Page only", None),   # no media: its page; the id as written
+    ]
+
+
+def test_a_feed_declaring_xml_entities_is_refused_before_it_is_expanded(settings, server):
+    laughs = '<!ENTITY lol "lol">' + "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1 or str()};" * 10}">'
+                                             for i in range(1, 10))
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE feed [{laughs}]><feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<title>&lol9;</title><entry><id>1</id><title>&lol9;</title>"
+            f'<link rel="enclosure" href="{server.url("/media/ep1.mp4")}"/></entry></feed>').encode()
+    server.serve("/bomb.xml", bomb, "application/atom+xml")
+    started = time.monotonic()
+    with pytest.raises(BadInput, match=r"/bomb\.xml declares XML entities .* refused as unsafe"):
+        feeds.add(settings, server.url("/bomb.xml"))
+    assert time.monotonic() - started < 30
+    local_file = (b'<?xml version="1.0"?><!DOCTYPE feed [<!ENTITY secret SYSTEM "file:///etc/hostname">]>'
+                  b'<feed xmlns="http://www.w3.org/2005/Atom"><title>&secret;</title></feed>')
+    server.serve("/xxe.xml", local_file, "application/atom+xml")
+    with pytest.raises(BadInput, match="refused as unsafe"):
+        feeds.add(settings, server.url("/xxe.xml"))
+    assert feeds.list_feeds(settings) == []
+
+
+def test_a_page_that_is_not_a_feed_is_refused_naming_the_url(settings, server):
+    server.serve("/blog.html", b"<html><head><title>Blog</title></head><body>No feed.</body></html>", "text/html")
+    with pytest.raises(BadInput, match=f"{server.url('/blog.html')} is not a page or media file"):
+        feeds.add(settings, server.url("/blog.html"))
 
 
 def test_adding_a_single_video_or_the_same_feed_twice_is_refused(settings, server):

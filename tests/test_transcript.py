@@ -1,8 +1,11 @@
+import html
 import random
 import re
 import string
 
 import pytest
+import srt
+import webvtt
 
 from pipeline import storage, transcript
 
@@ -47,6 +50,16 @@ def test_vtt_has_header_and_same_cues_as_srt():
     vtt = transcript.to_vtt(DOC)
     assert vtt.startswith("WEBVTT\n\n")
     assert parse(vtt) == parse(transcript.to_srt(DOC))
+
+
+def test_markup_in_words_is_escaped_in_vtt_and_shown_as_said():
+    said = ["I", "<3", "R&D", "-->", "<b>really</b>."]
+    words = [{"word": f" {w}", "start": i * 0.5, "end": i * 0.5 + 0.4, "probability": 0.9} for i, w in enumerate(said)]
+    doc = {"language": "en", "duration": 3.0, "segments": [{"start": 0, "end": 3, "text": "x", "words": words}]}
+    [caption] = webvtt.from_string(transcript.to_vtt(doc), strict=True).captions
+    assert html.unescape(caption.text).split() == said          # no tag swallowed, no cue broken by "-->"
+    [subtitle] = srt.parse(transcript.to_srt(doc), ignore_errors=False)
+    assert subtitle.content.split() == said                     # SRT has no escapes: the text as said
 
 
 def test_cues_close_at_sentence_ends():

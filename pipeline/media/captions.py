@@ -17,7 +17,7 @@ import functools
 from pathlib import Path
 
 from pipeline.config import CaptionPreset
-from pipeline.transcript import cues, timecode
+from pipeline.transcript import compose_srt, cues
 
 SENTENCE_END = (".", "?", "!", "…")
 MAX_GAP_IN_LINE = 1.0   # a longer pause starts a new caption line instead of freezing the old one
@@ -42,10 +42,7 @@ def clip_words(words: list[dict], clip_start: float, clip_end: float) -> list[di
 
 def build_srt(words: list[dict], clip_start: float, clip_end: float, max_chars: int = 42) -> str:
     """SRT cues for the clip (<= ``max_chars`` per line, 2 lines, ~7 s per cue)."""
-    blocks = [f"{i}\n{timecode(s)} --> {timecode(e)}\n" + "\n".join(lines)
-              for i, (s, e, lines) in enumerate(cues(clip_words(words, clip_start, clip_end), max_chars),
-                                                start=1)]
-    return "\n\n".join(blocks) + ("\n" if blocks else "")
+    return compose_srt(cues(clip_words(words, clip_start, clip_end), max_chars))
 
 
 def build_ass(words: list[dict], clip_start: float, clip_end: float, width: int, height: int,

@@ -1,7 +1,8 @@
 """Fetching media and feed listings from URLs with yt-dlp (used as a library, never a shell).
 
 yt-dlp knows YouTube, Vimeo, podcast pages, direct media links and RSS feeds (its generic
-extractor); Atom feeds, which it does not read, are parsed here. Its many failure modes are
+extractor); feeds it does not read (Atom, or RSS too broken for its XML parser) are fetched
+here and parsed by feedparser. Its many failure modes are
 mapped to our errors: a link that can never work (404, private, removed, geo-blocked,
 unsupported) is ``BadInput`` with a sentence; a network hiccup or a 5xx is ``TransientError``,
 which the runner retries with back-off. ``source_key`` normalises URLs so the same video
@@ -10,16 +11,19 @@ pasted twice is recognised.
 
 from __future__ import annotations
 
+import calendar
+import io
 import logging
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+import defusedxml
+import defusedxml.ElementTree
+import feedparser
 import requests
 import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError, TransportError
@@ -42,7 +46,6 @@ HTTP_URL = re.compile(r"^https?://[^/\s]+", re.IGNORECASE)
 # Query parameters that only track where a link was shared; they never change the media.
 _TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|si|feature|ref|ref_src|igshid|mc_[a-z]+)$", re.IGNORECASE)
 _YOUTUBE_HOSTS = ("youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com", "youtu.be")
-ATOM = "{http://www.w3.org/2005/Atom}"
 MAX_FEED_ENTRIES = 100
 
 ProgressHook = Callable[[dict], None]
@@ -223,7 +226,7 @@ def list_entries(url: str, settings: DownloadSettings) -> Listing:
     except DownloadError as exc:
         error = explain(exc, url)
         if isinstance(error, BadInput) and _is_unsupported(exc):
-            return _atom_listing(url, settings, error)
+            return _feed_listing(url, settings, error)
         raise error from None
     if info.get("_type") != "playlist":
         raise BadInput(f"{url} is a single item, not a channel, playlist or feed; enqueue it as an episode instead.")
@@ -248,39 +251,67 @@ def _newest_first(entries: list[Entry]) -> list[Entry]:
     return entries
 
 
-def _atom_listing(url: str, settings: DownloadSettings, unsupported: BadInput) -> Listing:
+def _feed_listing(url: str, settings: DownloadSettings, unsupported: BadInput) -> Listing:
+    """A feed yt-dlp does not read (Atom, or RSS too broken for it), parsed by feedparser.
+
+    feedparser gets the bytes fetched here, wrapped in a stream, so it never opens a URL or
+    a file itself; anything that is not RSS or Atom raises ``unsupported``.
+    """
     try:
         response = requests.get(url, timeout=settings.socket_timeout)
-        root = ET.fromstring(response.content)
     except requests.RequestException as exc:
         raise TransientError(f"Could not fetch {url}: {exc}.") from None
-    except ET.ParseError:
-        raise unsupported from None
-    if root.tag != f"{ATOM}feed":
+    _refuse_xml_entities(url, response.content)
+    headers = {"content-type": response.headers["content-type"]} if response.headers.get("content-type") else {}
+    # No content-location: feedparser would resolve relative entry ids too, and ids must stay as written.
+    parsed = feedparser.parse(io.BytesIO(response.content), response_headers=headers)
+    if not parsed.get("version"):
         raise unsupported
-    entries = []
-    for item in root.findall(f"{ATOM}entry"):
-        links = {link.get("rel", "alternate"): link.get("href") for link in item.findall(f"{ATOM}link")}
-        link = links.get("enclosure") or links.get("alternate")
-        if not link:
-            continue
-        entry_id = (item.findtext(f"{ATOM}id") or link).strip()
-        published = item.findtext(f"{ATOM}published") or item.findtext(f"{ATOM}updated")
-        entries.append(Entry(entry_id, link, (item.findtext(f"{ATOM}title") or "").strip(), _timestamp(published)))
-    return Listing((root.findtext(f"{ATOM}title") or "").strip(), "atom", _newest_first(entries))
+    entries = [entry for item in parsed.entries if (entry := _feed_entry(item, response.url or url))]
+    kind = "atom" if parsed.version.startswith("atom") else "rss"
+    return Listing((parsed.feed.get("title") or "").strip(), kind, _newest_first(entries))
 
 
-def _timestamp(text: str | None) -> float | None:
-    if not text:
+def _feed_entry(item: dict, base_url: str) -> Entry | None:
+    """An entry's media (enclosure, then audio/video media:content), else the page it links to.
+
+    A media:content of another type (YouTube's feeds point it at a Flash player) is no media
+    to download. Only real links count (feedparser also copies an Atom id or RSS guid into ``link``); a
+    relative one is resolved against the feed's URL. The id is the entry's id (or guid) as
+    written, else the link.
+    """
+    links = item.get("links", ())
+    candidates = [*(link.get("href") for link in links if link.get("rel") == "enclosure"),
+                  *(content.get("url") for content in item.get("media_content", ()) if _is_media(content)),
+                  *(link.get("href") for link in links if link.get("rel") == "alternate")]
+    link = next((urljoin(base_url, found.strip()) for found in candidates if found and found.strip()), None)
+    if not link:
         return None
-    text = text.strip()
+    published = item.get("published_parsed") or item.get("updated_parsed")   # UTC struct_time
+    return Entry((item.get("id") or link).strip(), link, (item.get("title") or "").strip(),
+                 float(calendar.timegm(published)) if published else None)
+
+
+def _is_media(content: dict) -> bool:
+    return (content.get("type") or "").startswith(("audio/", "video/")) or content.get("medium") in ("audio", "video")
+
+
+def _refuse_xml_entities(url: str, content: bytes) -> None:
+    """Refuse a document that declares XML entities or external references (defusedxml checks).
+
+    Feeds never need them, and they are how entity-expansion bombs ("billion laughs") and
+    local-file reads work. A document that is not well-formed XML passes on: feedparser's
+    lenient parser decides whether it is a feed, and expands no declared entity.
+    """
+    parser = defusedxml.ElementTree.XMLParser(target=object())   # a target without handlers: no tree is built
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        try:
-            return parsedate_to_datetime(text).timestamp()
-        except (TypeError, ValueError):
-            return None
+        parser.feed(content)
+        parser.close()
+    except defusedxml.DefusedXmlException:
+        raise BadInput(f"{url} declares XML entities or external references, which feeds never use; "
+                       f"it is refused as unsafe.") from None
+    except defusedxml.ElementTree.ParseError:
+        pass
 
 
 # --- errors ---------------------------------------------------------------------------------
