@@ -2,12 +2,12 @@
 
 - ``api``: what the dashboard, the CLI and automation do with jobs: create, enqueue, retry,
   rework, cancel, and read them back as the job JSON.
-- ``states``: job and render-unit statuses and the transitions allowed between them.
+- ``states``: job and render-unit statuses, stage order, and the transitions allowed between them.
 - ``runner``: claims a job, runs its next stage (or one clip of its render), reports, retries.
 - ``reporter`` and ``progress``: progress, ETA and queue forecasts learned per machine.
 - ``workers``: worker identity, heartbeats and the one liveness rule.
 - ``recovery``: the reaper that puts jobs of dead workers back on the queue.
-- ``options`` (per-job options), ``threads`` (thread budgets per task), ``queue`` (where units go).
+- ``options`` (per-job options) and ``threads`` (thread budgets per task).
 """
 
 from pipeline.jobs.api import (

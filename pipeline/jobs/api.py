@@ -1,4 +1,6 @@
-"""Jobs: create episodes and their jobs, read them back as the job JSON of DESIGN.md.
+"""The job API the shells call (re-exported as ``pipeline.jobs``): create episodes and their jobs,
+retry, rework, cancel, and read them back as the job JSON of DESIGN.md. The runner does not use
+it: the machinery lives in the sibling modules.
 
 Putting a job on the queue is the caller's ``dispatch(job_id, priority) -> task_id``
 (``queue_worker.dispatch`` for the worker), which keeps Huey out of ``pipeline/``.
