@@ -2,12 +2,12 @@
 
 Job rows in the app DB are the source of truth; the queue only carries job ids. The
 queue has its own SQLite file because Huey takes an exclusive lock on every poll.
-Two tasks run the units of a job (``pipeline.runner``): ``process_job`` runs one stage and
+Two tasks run the units of a job (``pipeline.jobs.runner``): ``process_job`` runs one stage and
 ``render_clip`` one clip of the render fan-out; the runner queues what follows through
-``HueyQueue``. Reliability lives in ``pipeline.runner`` (retries, heartbeats) and
-``pipeline.recovery`` (the reaper); this module connects them to Huey:
+``HueyQueue``. Reliability lives in ``pipeline.jobs.runner`` (retries, heartbeats) and
+``pipeline.jobs.recovery`` (the reaper); this module connects them to Huey:
 
-- ``-w N`` runs N units at once; each gets ``cores // N`` threads (``pipeline.threads``);
+- ``-w N`` runs N units at once; each gets ``cores // N`` threads (``pipeline.jobs.threads``);
 - SIGINT (graceful): running units finish, nothing new starts; the queue keeps the rest;
 - SIGTERM (now): ffmpeg children are stopped and running units go back to the queue at once;
 - every consumer reaps orphaned jobs at start and every ``worker.reap_seconds``.

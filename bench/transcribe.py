@@ -1,7 +1,7 @@
 """Transcription benchmark: faster-whisper vs openai-whisper on the same weights and audio, in one run.
 
 Both engines load the bundled ``tiny.en`` (openai-whisper through the cached conversion of
-``pipeline.whisper_checkpoint``) and run ``pipeline.transcribe.transcribe_file`` with the
+``pipeline.stages.whisper_checkpoint``) and run ``pipeline.stages.transcribe.transcribe_file`` with the
 same settings (beam size, VAD, word timestamps), so the only difference is the engine.
 Each engine is warmed up once (model load, first-call JIT), then the runs alternate between
 the engines so a change in machine load hits both alike; the fastest run of each counts.

@@ -1,6 +1,6 @@
 """New episode: upload files, paste URLs or pick files on the server, choose options, queue them.
 
-Options are checked by ``pipeline.options.validate`` before anything is saved or queued,
+Options are checked by ``pipeline.jobs.options.validate`` before anything is saved or queued,
 so a bad value is a message here, never a failed job later. Only options that differ from
 the config are stored on the job: a config change later still applies to the rest.
 """

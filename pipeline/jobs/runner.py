@@ -14,7 +14,7 @@ job states: BadInput -> failed at once; TransientError (and a locked database, a
 Interrupted (worker shutting down) -> back to the queue; anything else -> failed with a
 sentence naming the stage. A failed clip fails the job once its other clips have ended (the
 rendered ones are kept for the retry). While a unit runs, a heartbeat thread stamps its row
-so the reaper (``pipeline.recovery``) can tell a live unit from one whose worker died.
+so the reaper (``pipeline.jobs.recovery``) can tell a live unit from one whose worker died.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Ingest: bring the episode's media into ``<episode_dir>/source.<ext>`` and probe it.
 
 Uploads (already in our uploads folder) are moved; local paths are copied, since they
-belong to the user; http(s) URLs are downloaded with yt-dlp (``pipeline.download``), with
+belong to the user; http(s) URLs are downloaded with yt-dlp (``pipeline.stages.download``), with
 byte progress, resumable partial files, and the item's metadata kept on the episode.
 The probe decides whether the file is media, not its extension.
 """

