@@ -549,22 +549,35 @@ def test_review_shows_transcript_clips_and_one_player_per_clip_until_all_four_ar
     assert downloads[:5] == ["subtitled 9x16", "clean 9x16", "subtitled 16x9", "clean 16x9", "captions"]
 
     open_tab(at, "Transcript & chapters")                         # only the open tab runs: no clip players
-    lines = [b.label for b in at.button if b.key and b.key.startswith("line_")]
-    assert any("lesson" in line.lower() for line in lines)
+    lines = [b.label.replace("\\", "") for b in at.button if b.key and b.key.startswith("line_")]
+    segments = episodes.load_transcript(load_settings(), finished["episode_id"])["segments"]
+    assert len(lines) == len(segments) and all(s["text"].strip() in line for s, line in zip(segments, lines,
+                                                                                          strict=True))
     assert len(at.get("video")) == 1                             # the episode player
     open_tab(at, "Downloads")
     assert [b.label for b in at.get("download_button")] == [
         "Download approved clips (.zip)", "Download .srt", "Download .vtt", "Download .txt", "Download .json"]
 
 
+def phrase_in_one_line(segments: list[dict]) -> tuple[str, dict]:
+    """Two words said in exactly one transcript line after the first second (what a user might search for)."""
+    for segment in segments:
+        words = segment["text"].lower().split()
+        for pair in zip(words, words[1:], strict=False):
+            phrase = " ".join(pair)
+            if int(segment["start"]) > 0 and sum(phrase in s["text"].lower() for s in segments) == 1:
+                return phrase, segment
+    raise AssertionError("no two-word phrase is said in just one line")
+
+
 def test_review_transcript_search_filters_lines_and_a_click_seeks_the_player(finished_dir, finished):
+    segments = episodes.load_transcript(load_settings(), finished["episode_id"])["segments"]
+    needle, segment = phrase_in_one_line(segments)
     at = open_page(REVIEW, {"episode": finished["episode_id"]}, tab="Transcript & chapters")
-    at.text_input(key="transcript_filter").input("third lesson").run()
+    at.text_input(key="transcript_filter").input(needle).run()
     assert not at.exception
     lines = [b for b in at.button if b.key and b.key.startswith("line_")]
-    assert lines and all("third lesson" in b.label.lower() for b in lines)
-    segment = next(s for s in episodes.load_transcript(load_settings(), finished["episode_id"])["segments"]
-                   if "third lesson" in s["text"].lower())
+    assert len(lines) == 1 and needle in lines[0].label.replace("\\", "").lower(), (needle, [b.label for b in lines])
     lines[0].click().run()
     player = at.get("video")[0]
     assert player.proto.start_time == int(segment["start"]) > 0
