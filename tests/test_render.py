@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import mediagen  # noqa: E402
 
-from pipeline import media  # noqa: E402
+from pipeline import media, render  # noqa: E402
 from pipeline.config import PROJECT_ROOT, RenderSettings  # noqa: E402
 from pipeline.errors import BadInput, Cancelled  # noqa: E402
 from pipeline.render import SIZES, VARIANTS, measure_loudness, render_clip, render_episode  # noqa: E402
@@ -262,13 +262,26 @@ def test_square_variants_fit_mode_and_caption_style_choice(speech_video, tmp_pat
     assert media.probe(tmp_path / "out" / "thumb.jpg").width == 1080
 
 
-def test_nvenc_failure_falls_back_to_libx264(speech_video, tmp_path, caplog):
+def test_nvenc_failure_falls_back_to_libx264(speech_video, tmp_path, caplog, monkeypatch):
+    # NVENC must fail wherever this runs, GPU or not: the preset it is given is one no h264_nvenc
+    # accepts (a machine without NVENC fails on the encoder itself, as before).
+    monkeypatch.setitem(render.NVENC_PRESETS, "ultrafast", "no-such-preset")
+    encoders = []
+    real_run = media.run
+
+    def recording_run(stream, *args, **kwargs):
+        command = stream.get_args()
+        encoders.extend(command[i + 1] for i, arg in enumerate(command) if arg == "-vcodec")
+        return real_run(stream, *args, **kwargs)
+    monkeypatch.setattr(media, "run", recording_run)
     settings = RenderSettings(preset="ultrafast", encoder="h264_nvenc")
     with caplog.at_level(logging.WARNING, logger="clipdesk.render"):
         result = render_clip(speech_video, media.probe(speech_video), 1.0, 3.0, speech_words(), tmp_path / "out",
                              FONTS, settings)
     check_variants(result, 2.0)
+    assert set(encoders) == {"h264_nvenc", "libx264"} and encoders.index("h264_nvenc") < encoders.index("libx264")
     assert any("h264_nvenc failed" in r.getMessage() for r in caplog.records)
+    assert leftovers(tmp_path / "out") == []
 
 
 def test_full_episode_render_is_one_subtitled_16x9_file(tmp_path):
