@@ -76,6 +76,7 @@ def check_chapters(chapters, duration):
     assert all(0 <= c["start"] < duration and c["title"] for c in chapters)
 
 
+@pytest.mark.model
 def test_sample_clips_obey_every_rule_with_the_jobs_clip_lengths(speech_transcript):
     settings = Settings()
     options = {"min_clip_seconds": 8, "max_clip_seconds": 20, "max_clips": 5}
@@ -96,6 +97,7 @@ def test_sample_clips_obey_every_rule_with_the_jobs_clip_lengths(speech_transcri
     assert not heuristic.SCAFFOLD.search(opening.text), opening
 
 
+@pytest.mark.model
 def test_sample_enrichment_has_topic_keywords_title_summary_and_hashtags(speech_transcript):
     enrichment, _ = enrich.enrich_transcript(speech_transcript, Settings())
     sents = sentences.build(transcript.all_words(speech_transcript))
@@ -117,6 +119,7 @@ def test_sample_enrichment_has_topic_keywords_title_summary_and_hashtags(speech_
     assert enrichment["hashtags"][:2] == [keywords.hashtag(k) for k in enrichment["keywords"][:2]]
 
 
+@pytest.mark.model
 def test_forty_second_sample_holds_fewer_than_three_default_clips_and_says_so(speech_transcript):
     enrichment, clips = enrich.enrich_transcript(speech_transcript, Settings())
     fit = most_clips_that_fit(speech_transcript, ClipRules(), up_to=3)
@@ -213,6 +216,7 @@ def test_a_run_on_sentence_is_cut_at_a_comma_once_it_is_long():
     assert built[0].text.endswith("word69,") and built[1].start == 35.0
 
 
+@pytest.mark.model
 def test_enrich_stage_stores_enrichment_and_clips(settings, speech_video, speech_transcript):
     episode_id, job_id = jobs.create(settings, str(speech_video))
     storage.write_text_atomic(storage.transcript_path(settings.data_dir, episode_id),

@@ -14,6 +14,8 @@ from conftest import ROOT
 from pipeline import episodes, jobs, storage, transcript
 from pipeline.errors import BadInput
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture
 def episode(settings, tmp_path, speech_transcript):

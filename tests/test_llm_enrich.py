@@ -71,6 +71,7 @@ def minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
+@pytest.mark.model
 def test_llm_answer_is_validated_snapped_and_stored_as_the_llm_source(server, speech_transcript):
     server.push(Reply.completion(sample_answer(speech_transcript)))
     settings = settings_for(server)
@@ -101,6 +102,7 @@ def test_llm_answer_is_validated_snapped_and_stored_as_the_llm_source(server, sp
                for s in sentences.build(transcript.all_words(speech_transcript)))
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("usable", [0, 1, 2])
 def test_too_few_usable_llm_clips_are_topped_up_from_the_heuristic(server, speech_transcript, usable):
     picks = sample_answer(speech_transcript)["clips"]
@@ -130,6 +132,7 @@ def test_too_few_usable_llm_clips_are_topped_up_from_the_heuristic(server, speec
                    for s in room if s not in added)
 
 
+@pytest.mark.model
 def test_endpoint_failing_falls_back_to_the_heuristic_and_says_why(server, speech_transcript):
     server.default = Reply(500)
     enrichment, clips = enrich.enrich_transcript(speech_transcript, settings_for(server),
@@ -140,6 +143,7 @@ def test_endpoint_failing_falls_back_to_the_heuristic_and_says_why(server, speec
     assert len(clips) >= 3 and all(c["source"] == "heuristic" for c in clips)
 
 
+@pytest.mark.model
 def test_garbage_twice_falls_back_but_garbage_once_is_repaired(server, speech_transcript):
     server.push(Reply.completion("```json\n{\"title\": \"Half"), Reply.completion(sample_answer(speech_transcript)))
     enrichment, _ = enrich.enrich_transcript(speech_transcript, settings_for(server))
@@ -150,6 +154,7 @@ def test_garbage_twice_falls_back_but_garbage_once_is_repaired(server, speech_tr
     assert clips
 
 
+@pytest.mark.model
 def test_rejected_api_key_fails_the_enrichment(server, speech_transcript):
     server.default = Reply(403)
     with pytest.raises(llm.LLMAuthError, match="HTTP 403"):
@@ -208,6 +213,7 @@ def test_two_hour_transcript_is_windowed_within_the_context_budget(server):
     assert sum("outside the episode" in n for n in enrichment["notes"]) == len(window_requests)
 
 
+@pytest.mark.model
 def test_enrich_stage_with_an_llm_stores_its_clips(server, speech_video, speech_transcript, settings):
     server.push(Reply.completion(sample_answer(speech_transcript)))
     settings = dataclasses.replace(settings, llm=settings_for(server).llm)

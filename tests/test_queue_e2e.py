@@ -16,7 +16,7 @@ from pipeline.media import extract_frame, probe
 from pipeline.render import VARIANTS
 from pipeline.serve import consumer_command
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow, pytest.mark.model]
 
 
 def cli(*args, env) -> dict:

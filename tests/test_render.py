@@ -149,6 +149,7 @@ def test_captions_are_burned_only_in_the_caption_band_and_only_while_words_are_s
                      0.0, 1.0) < 1.0
 
 
+@pytest.mark.slow
 def test_audio_only_source_gets_a_colour_background_a_waveform_and_captions(tmp_path):
     source = mediagen.speech_audio(tmp_path / "speech.m4a")
     info = media.probe(source)
@@ -168,6 +169,7 @@ def test_audio_only_source_gets_a_colour_background_a_waveform_and_captions(tmp_
     assert (tmp_path / "out" / "thumb.jpg").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_audio_only_source_with_cover_art_renders_over_the_artwork(tmp_path):
     cover = tmp_path / "cover.png"
     make(ffmpeg.input("color=c=0xC02020:s=300x300:d=1", f="lavfi").output(str(cover), vframes=1), 0)

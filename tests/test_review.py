@@ -10,6 +10,8 @@ from pipeline import db, enrich, ingest, jobs, review, storage, transcript
 from pipeline.context import StageContext
 from pipeline.errors import BadInput
 
+pytestmark = pytest.mark.model
+
 OPTIONS = {"min_clip_seconds": 8, "max_clip_seconds": 20}
 ROOT = Path(__file__).resolve().parents[1]
 
