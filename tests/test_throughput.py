@@ -91,7 +91,9 @@ def _looped(source: Path, out: Path, loops: int) -> Path:
 
 
 @pytest.mark.slow
-def test_one_episodes_transcription_overlaps_another_episodes_rendering(fast, speech_video, tmp_path):
+def test_one_episodes_transcription_overlaps_another_episodes_rendering(tmp_path, monkeypatch, speech_video):
+    # Short clips keep the renders (of both episodes) cheap; only their timing matters here.
+    fast = use_config(tmp_path, monkeypatch, enrich=THREE_CLIPS)
     long_video = _looped(speech_video, tmp_path / "long.mp4", 4)
     assert probe(long_video).duration > 150
     consumer = Consumer(fast, workers=2).start()
