@@ -30,6 +30,7 @@ def allowed(tmp_path, monkeypatch):
     consumer.stop()
 
 
+@pytest.mark.slow
 def test_each_bad_input_ends_in_its_documented_state_and_the_worker_keeps_going(allowed, tmp_path):
     settings, media, consumer = allowed
     good = mediagen.tone_video(media / "good.mp4", 4)

@@ -54,7 +54,7 @@ dashboard:
   max_upload_mb: 50
 """
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]   # a real browser, consumer and dashboard
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import mediagen
+import pytest
 from conftest import ROOT
 
 
@@ -14,6 +15,7 @@ def run_cli(*args, data_dir, extra_env=None):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_run_processes_a_file_synchronously_and_prints_the_summary(tmp_path):
     video = mediagen.tone_video(tmp_path / "tone.mov", 3)
     out = run_cli("run", str(video), "--json", data_dir=tmp_path / "data")
@@ -61,6 +63,7 @@ def test_errors_are_sentences_with_a_nonzero_exit(tmp_path):
     assert config.returncode == 2 and "render.crf" in config.stderr
 
 
+@pytest.mark.slow
 def test_every_command_has_help():
     for command in ("run", "enqueue", "status", "jobs", "retry", "cancel", "episode", "export", "serve", "reprocess",
                     "delete", "restore", "stats", "clip", "feeds", "inbox", "webhooks"):

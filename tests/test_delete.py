@@ -34,6 +34,7 @@ def finished_episode(settings, speech_video):
     return episode_id
 
 
+@pytest.mark.slow
 def test_soft_delete_hides_the_episode_and_restore_brings_it_back(settings, finished_episode):
     before = episodes.summary(settings, finished_episode)
     episodes.delete(settings, finished_episode)
@@ -47,6 +48,7 @@ def test_soft_delete_hides_the_episode_and_restore_brings_it_back(settings, fini
     assert all(os.path.exists(p) for c in before["clips"] for p in c["renders"].values())
 
 
+@pytest.mark.slow
 def test_hard_delete_removes_rows_and_files_and_leaves_other_episodes(settings, finished_episode, tmp_path):
     other, other_job = jobs.create(settings, str(mediagen.tone_video(tmp_path / "other.mp4", 1)))
     folder = storage.episode_dir(settings.data_dir, finished_episode)
@@ -70,6 +72,7 @@ def test_hard_delete_of_a_never_ingested_upload_removes_the_upload(settings):
     assert not path.exists() and not path.parent.exists()
 
 
+@pytest.mark.slow
 def test_deleting_an_episode_cancels_its_running_job_first(tmp_path, monkeypatch, speech_video):
     settings = use_config(tmp_path, monkeypatch)
     consumer = Consumer(settings).start()

@@ -15,6 +15,8 @@ from pipeline import jobs, storage, transcript
 from pipeline.errors import BadInput
 from pipeline.library import episodes
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture
 def episode(settings, tmp_path, speech_transcript):

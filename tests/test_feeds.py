@@ -213,6 +213,7 @@ def test_adding_a_single_video_or_the_same_feed_twice_is_refused(settings, serve
         feeds.add(settings, server.url("/missing.xml"))
 
 
+@pytest.mark.slow
 def test_cli_feeds_add_list_check_remove_speak_json(settings, server):
     server.rss("/feed.xml", items(1))
     env = dict(os.environ, CLIPDESK_DATA_DIR=str(settings.data_dir))

@@ -9,10 +9,11 @@ import synthetic_transcript
 from llm_server import FakeLLM, Reply
 from test_enrich import check_chapters, check_clip_rules
 
-from pipeline import db, jobs, storage
+from pipeline import db, jobs, storage, transcript
 from pipeline.config import EnrichSettings, LLMSettings, Settings
-from pipeline.enrichment import clip_rules, llm
+from pipeline.enrichment import clip_rules, heuristic, keywords, llm, sentences
 from pipeline.enrichment.clip_rules import ClipRules
+from pipeline.enrichment.sentences import Sentence
 from pipeline.stages import enrich
 from pipeline.stages.context import StageContext
 
@@ -32,28 +33,49 @@ def server():
         yield fake
 
 
-def sample_answer(**overrides):
+def runs_of(doc: dict, seconds: float = 9.0) -> list[tuple[Sentence, Sentence]]:
+    """The transcript cut into consecutive runs of whole sentences, each at least ``seconds`` long,
+    as (first, last) sentence pairs: moments a real LLM reading this transcript could pick."""
+    sents = sentences.build(transcript.all_words(doc))
+    runs, first = [], 0
+    for last, sentence in enumerate(sents):
+        if sentence.end - sents[first].start >= seconds:
+            runs.append((sents[first], sentence))
+            first = last + 1
+    assert len(runs) >= 3 and all(b.end - a.start <= 20 for a, b in runs), runs
+    return runs
+
+
+def sample_answer(doc: dict, **overrides):
+    """An answer citing this transcript's own moments, each a little off its sentence bounds (to be snapped)."""
+    (a1, a2), (b1, b2), (c1, c2) = runs_of(doc)[:3]
     answer = {
         "title": "How small teams ship great software",
         "summary": "Three lessons on planning, testing and speed.",
         "keywords": ["testing", "planning", "speed"],
         "hashtags": ["#Testing", "small teams", "#Speed"],
-        "chapters": [{"start": 0, "title": "Intro"}, {"start": 14.3, "title": "Testing"},
+        "chapters": [{"start": 0, "title": "Intro"}, {"start": b1.start + 0.05, "title": "Testing"},
                      {"start": 999, "title": "Invented"}],
         "clips": [
-            {"start": 14.0, "end": 29.0, "score": 91, "title": "Why real tests matter",
+            {"start": b1.start - 0.25, "end": b2.end + 0.3, "score": 91, "title": "Why real tests matter",
              "reason": "A question answered in one breath. It also has a second sentence."},
-            {"start": 6.4, "end": 16.0, "score": 77, "title": "Plan first", "reason": "Concrete advice"},
+            {"start": a1.start + 0.2, "end": a2.end - 0.2, "score": 77, "title": "Plan first", "reason": "Concrete advice"},
             {"start": 500.0, "end": 530.0, "score": 99, "title": "Invented", "reason": "Not in the episode."},
-            {"start": "0:29.5", "end": "0:39", "score": 60, "title": "Speed", "reason": "Short and practical."},
+            {"start": minutes(c1.start + 0.2), "end": minutes(c2.end + 0.2), "score": 60, "title": "Speed",
+             "reason": "Short and practical."},
         ],
     }
     answer.update(overrides)
     return answer
 
 
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+@pytest.mark.model
 def test_llm_answer_is_validated_snapped_and_stored_as_the_llm_source(server, speech_transcript):
-    server.push(Reply.completion(sample_answer()))
+    server.push(Reply.completion(sample_answer(speech_transcript)))
     settings = settings_for(server)
     options = {"min_clip_seconds": 8, "max_clip_seconds": 20, "max_clips": 5}
     enrichment, clips = enrich.enrich_transcript(speech_transcript, settings, options)
@@ -62,29 +84,57 @@ def test_llm_answer_is_validated_snapped_and_stored_as_the_llm_source(server, sp
     assert enrichment["hashtags"] == ["#Testing", "#SmallTeams", "#Speed"]
     assert any("outside the episode" in note and "8:20" in note for note in enrichment["notes"])
     assert any("Invented" in note for note in enrichment["notes"])          # the chapter at 999 s
+    assert not any("offline heuristic" in note for note in enrichment["notes"])   # 3 usable clips: no top-up
     assert [c["title"] for c in enrichment["chapters"]] == ["Intro", "Testing"]
     check_chapters(enrichment["chapters"], speech_transcript["duration"])
-    assert {c["title"] for c in clips} == {"Why real tests matter", "Plan first", "Speed"}
+    (a1, a2), (b1, b2), (c1, c2) = runs_of(speech_transcript)[:3]
+    # each clip snapped to the sentence bounds nearest the LLM's times
+    assert [(c["title"], c["start"], c["end"]) for c in clips] == [
+        ("Why real tests matter", b1.start, b2.end), ("Plan first", a1.start, a2.end), ("Speed", c1.start, c2.end)]
     check_clip_rules(speech_transcript, clips, clip_rules.rules_for(settings.enrich, options))
     best = clips[0]
-    assert (best["start"], best["score"], best["source"]) == (14.26, 91, "llm")
+    assert (best["score"], best["source"]) == (91, "llm")
     assert best["reason"] == "A question answered in one breath."
-    assert best["hashtags"] == ["#Testing"]         # the episode keywords said in the clip
+    said = sentences.text_between(sentences.build(transcript.all_words(speech_transcript)), b1.start, b2.end)
+    assert best["hashtags"] == [keywords.hashtag(k) for k in ["testing", "planning", "speed"]
+                                if k in said.lower()]         # the episode keywords said in the clip
     request = server.requests[0]
     assert "8 to 20 seconds" in request.prompt and "up to 5" in request.prompt
-    assert "[16.6] Every feature needs a real test" in request.prompt
+    assert all(f"[{s.start:.1f}] {s.text}" in request.prompt     # every sentence, with its start time
+               for s in sentences.build(transcript.all_words(speech_transcript)))
 
 
-def test_too_few_usable_llm_clips_are_topped_up_from_the_heuristic(server, speech_transcript):
-    server.push(Reply.completion(sample_answer(clips=[{"start": 14.0, "end": 29.0, "score": 91, "title": "Tests",
-                                                       "reason": "Good."}])))
+@pytest.mark.model
+@pytest.mark.parametrize("usable", [0, 1, 2])
+def test_too_few_usable_llm_clips_are_topped_up_from_the_heuristic(server, speech_transcript, usable):
+    picks = sample_answer(speech_transcript)["clips"]
+    given = [picks[1], picks[0], picks[3]][:usable] + [picks[2]]       # the first run first, then the middle
+    server.push(Reply.completion(sample_answer(speech_transcript, clips=given)))
+    rules = ClipRules(8, 20)
     enrichment, clips = enrich.enrich_transcript(speech_transcript, settings_for(server),
                                                  {"min_clip_seconds": 8, "max_clip_seconds": 20})
-    assert len(clips) == 3 and [c["source"] for c in clips].count("llm") == 1
-    assert "added 2 from the offline heuristic" in enrichment["note"]
-    check_clip_rules(speech_transcript, sorted(clips, key=lambda c: -c["score"]), ClipRules(8, 20))
+    check_clip_rules(speech_transcript, clips, rules)
+    from_llm = [(c["start"], c["end"]) for c in clips if c["source"] == "llm"]
+    added = [(c["start"], c["end"]) for c in clips if c["source"] == "heuristic"]
+    assert len(from_llm) == usable and len(from_llm) + len(added) == len(clips) <= rules.min_clips
+    # what the heuristic suggests for this transcript, and which of those stay clear of the LLM's picks
+    sents = sentences.build(transcript.all_words(speech_transcript))
+    suggestions = [(c["start"], c["end"]) for c in
+                   heuristic.clips(sents, enrichment["keywords"], rules, None, limit=rules.max_clips * 4)]
+    room = [s for s in suggestions if all(clip_rules.overlap(s, c) <= clip_rules.MAX_OVERLAP for c in from_llm)]
+    if usable <= 1:
+        assert room, suggestions          # 40 s holds more than one of these next to a pick at the start
+    assert set(added) <= set(room) and bool(added) == bool(room)      # topped up whenever something fits
+    if added:
+        plural = "" if usable == 1 else "s"
+        assert f"The LLM suggested {usable} usable clip{plural}; added {len(added)} from the offline heuristic." \
+            in enrichment["note"]
+    if len(clips) < rules.min_clips:      # as far as the suggestions allow: any left out overlaps a kept clip
+        assert all(any(clip_rules.overlap(s, k) > clip_rules.MAX_OVERLAP for k in from_llm + added)
+                   for s in room if s not in added)
 
 
+@pytest.mark.model
 def test_endpoint_failing_falls_back_to_the_heuristic_and_says_why(server, speech_transcript):
     server.default = Reply(500)
     enrichment, clips = enrich.enrich_transcript(speech_transcript, settings_for(server),
@@ -95,8 +145,9 @@ def test_endpoint_failing_falls_back_to_the_heuristic_and_says_why(server, speec
     assert len(clips) >= 3 and all(c["source"] == "heuristic" for c in clips)
 
 
+@pytest.mark.model
 def test_garbage_twice_falls_back_but_garbage_once_is_repaired(server, speech_transcript):
-    server.push(Reply.completion("```json\n{\"title\": \"Half"), Reply.completion(sample_answer()))
+    server.push(Reply.completion("```json\n{\"title\": \"Half"), Reply.completion(sample_answer(speech_transcript)))
     enrichment, _ = enrich.enrich_transcript(speech_transcript, settings_for(server))
     assert enrichment["source"] == "llm" and enrichment["llm"]["repairs"] == 1
     server.push(Reply.completion("no"), Reply.completion("still no"))
@@ -105,6 +156,7 @@ def test_garbage_twice_falls_back_but_garbage_once_is_repaired(server, speech_tr
     assert clips
 
 
+@pytest.mark.model
 def test_rejected_api_key_fails_the_enrichment(server, speech_transcript):
     server.default = Reply(403)
     with pytest.raises(llm.LLMAuthError, match="HTTP 403"):
@@ -163,8 +215,9 @@ def test_two_hour_transcript_is_windowed_within_the_context_budget(server):
     assert sum("outside the episode" in n for n in enrichment["notes"]) == len(window_requests)
 
 
+@pytest.mark.model
 def test_enrich_stage_with_an_llm_stores_its_clips(server, speech_video, speech_transcript, settings):
-    server.push(Reply.completion(sample_answer()))
+    server.push(Reply.completion(sample_answer(speech_transcript)))
     settings = dataclasses.replace(settings, llm=settings_for(server).llm)
     episode_id, _ = jobs.create(settings, str(speech_video))
     storage.write_text_atomic(storage.transcript_path(settings.data_dir, episode_id), json.dumps(speech_transcript))

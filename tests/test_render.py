@@ -19,6 +19,7 @@ import mediagen  # noqa: E402
 from pipeline import media  # noqa: E402
 from pipeline.config import PROJECT_ROOT, RenderSettings  # noqa: E402
 from pipeline.errors import BadInput, Cancelled  # noqa: E402
+from pipeline.media import render_graph  # noqa: E402
 from pipeline.media.render_graph import SIZES, VARIANTS, measure_loudness, render_clip, render_episode  # noqa: E402
 
 FONTS = PROJECT_ROOT / "assets" / "fonts"
@@ -149,6 +150,7 @@ def test_captions_are_burned_only_in_the_caption_band_and_only_while_words_are_s
                      0.0, 1.0) < 1.0
 
 
+@pytest.mark.slow
 def test_audio_only_source_gets_a_colour_background_a_waveform_and_captions(tmp_path):
     source = mediagen.speech_audio(tmp_path / "speech.m4a")
     info = media.probe(source)
@@ -168,6 +170,7 @@ def test_audio_only_source_gets_a_colour_background_a_waveform_and_captions(tmp_
     assert (tmp_path / "out" / "thumb.jpg").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_audio_only_source_with_cover_art_renders_over_the_artwork(tmp_path):
     cover = tmp_path / "cover.png"
     make(ffmpeg.input("color=c=0xC02020:s=300x300:d=1", f="lavfi").output(str(cover), vframes=1), 0)
@@ -262,13 +265,26 @@ def test_square_variants_fit_mode_and_caption_style_choice(speech_video, tmp_pat
     assert media.probe(tmp_path / "out" / "thumb.jpg").width == 1080
 
 
-def test_nvenc_failure_falls_back_to_libx264(speech_video, tmp_path, caplog):
+def test_nvenc_failure_falls_back_to_libx264(speech_video, tmp_path, caplog, monkeypatch):
+    # NVENC must fail wherever this runs, GPU or not: the preset it is given is one no h264_nvenc
+    # accepts (a machine without NVENC fails on the encoder itself, as before).
+    monkeypatch.setitem(render_graph.NVENC_PRESETS, "ultrafast", "no-such-preset")
+    encoders = []
+    real_run = media.run
+
+    def recording_run(stream, *args, **kwargs):
+        command = stream.get_args()
+        encoders.extend(command[i + 1] for i, arg in enumerate(command) if arg == "-vcodec")
+        return real_run(stream, *args, **kwargs)
+    monkeypatch.setattr(media, "run", recording_run)
     settings = RenderSettings(preset="ultrafast", encoder="h264_nvenc")
     with caplog.at_level(logging.WARNING, logger="clipdesk.render"):
         result = render_clip(speech_video, media.probe(speech_video), 1.0, 3.0, speech_words(), tmp_path / "out",
                              FONTS, settings)
     check_variants(result, 2.0)
+    assert set(encoders) == {"h264_nvenc", "libx264"} and encoders.index("h264_nvenc") < encoders.index("libx264")
     assert any("h264_nvenc failed" in r.getMessage() for r in caplog.records)
+    assert leftovers(tmp_path / "out") == []
 
 
 def test_full_episode_render_is_one_subtitled_16x9_file(tmp_path):

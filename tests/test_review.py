@@ -12,6 +12,8 @@ from pipeline.library import review
 from pipeline.stages import enrich, ingest
 from pipeline.stages.context import StageContext
 
+pytestmark = pytest.mark.model
+
 OPTIONS = {"min_clip_seconds": 8, "max_clip_seconds": 20}
 ROOT = Path(__file__).resolve().parents[1]
 

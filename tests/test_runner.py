@@ -64,6 +64,7 @@ def test_cancel_requested_before_start_means_the_job_never_runs(settings, speech
     assert episodes.summary(settings, episode_id)["source_path"] is None
 
 
+@pytest.mark.slow
 def test_cancel_while_rendering_stops_ffmpeg_and_leaves_no_partial_files(settings, speech_video):
     episode_id, job_id = jobs.create(settings, str(speech_video))
     worker = threading.Thread(target=runner.run_job, args=(settings, job_id))
@@ -97,6 +98,7 @@ def _ffmpeg_children() -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_audio_only_episode_renders_all_variants_over_a_background(settings, tmp_path):
     audio = mediagen.speech_audio(tmp_path / "talk.m4a")
     options = {"max_clips": 1, "min_clip_seconds": 4, "max_clip_seconds": 7}

@@ -42,6 +42,7 @@ def _cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
 
 
+@pytest.mark.slow
 def test_clips_render_as_parallel_units_on_two_workers_with_their_share_of_threads(fast, speech_video):
     consumer = Consumer(fast, workers=2).start()
     seen_progress, seen_commands = [], []
@@ -90,7 +91,10 @@ def _looped(source: Path, out: Path, loops: int) -> Path:
     return out
 
 
-def test_one_episodes_transcription_overlaps_another_episodes_rendering(fast, speech_video, tmp_path):
+@pytest.mark.slow
+def test_one_episodes_transcription_overlaps_another_episodes_rendering(tmp_path, monkeypatch, speech_video):
+    # Short clips keep the renders (of both episodes) cheap; only their timing matters here.
+    fast = use_config(tmp_path, monkeypatch, enrich=THREE_CLIPS)
     long_video = _looped(speech_video, tmp_path / "long.mp4", 4)
     assert probe(long_video).duration > 150
     consumer = Consumer(fast, workers=2).start()
@@ -113,6 +117,7 @@ def _rework_here(settings, episode_id: str, from_stage: str) -> int:
     return jobs.rework(settings, episode_id, from_stage, lambda job_id, priority: "in-process")
 
 
+@pytest.mark.slow
 def test_a_failing_clip_fails_the_job_after_the_others_render_and_a_retry_renders_only_it(fast, speech_video):
     episode_id, job_id = jobs.create(fast, str(speech_video), options=THREE_CLIPS)
     assert runner.run_job(fast, job_id) == "succeeded", jobs.get(fast, job_id)["error"]
@@ -144,6 +149,7 @@ def test_a_failing_clip_fails_the_job_after_the_others_render_and_a_retry_render
     assert abs(probe(storage.clip_dir(fast.data_dir, episode_id, broken["id"]) / "clean_16x9.mp4").duration - 7) < 0.5
 
 
+@pytest.mark.slow
 def test_cancel_during_the_fan_out_stops_the_running_clip_and_drops_the_queued_ones(tmp_path, monkeypatch,
                                                                                    speech_video):
     slow = use_config(tmp_path, monkeypatch, render={"preset": "veryfast"})
@@ -178,6 +184,7 @@ def test_a_job_between_stages_is_cancelled_at_once(fast, speech_video):
         assert db.get_episode(conn, episode_id)["status"] == "new"
 
 
+@pytest.mark.slow
 def test_queued_jobs_get_a_start_and_done_forecast_from_learned_rates(fast, speech_video):
     _, first = jobs.create(fast, str(speech_video), options={"max_clips": 1})
     assert runner.run_job(fast, first) == "succeeded"

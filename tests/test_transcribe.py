@@ -18,6 +18,7 @@ from pipeline.media import probe
 from pipeline.stages import transcribe, whisper_checkpoint
 from pipeline.stages.transcribe import model_location, transcribe_file
 
+pytestmark = pytest.mark.model
 SPEECH_SECONDS = probe(mediagen.SPEECH).duration
 OPENAI_TEST_SETTINGS = TranscribeSettings(engine="openai-whisper", beam_size=1)
 
@@ -40,7 +41,7 @@ def openai_transcript(models_cache):
     return transcribe_file(mediagen.SPEECH, OPENAI_TEST_SETTINGS, SPEECH_SECONDS, cache=models_cache)
 
 
-@pytest.fixture(params=["faster-whisper", "openai-whisper"])
+@pytest.fixture(params=["faster-whisper", pytest.param("openai-whisper", marks=pytest.mark.slow)])
 def engine_transcript(request):
     fixture = "speech_transcript" if request.param == "faster-whisper" else "openai_transcript"
     return request.param, request.getfixturevalue(fixture)
@@ -81,6 +82,7 @@ def test_word_timestamps_are_monotonic_and_inside_their_segments(engine_transcri
     json.dumps(doc)   # plain JSON types only
 
 
+@pytest.mark.slow
 def test_both_engines_place_the_same_words_at_the_same_times(speech_transcript, openai_transcript):
     fast, slow = spoken(speech_transcript), spoken(openai_transcript)
     assert abs(fast[0]["start"] - slow[0]["start"]) < 0.5
@@ -88,6 +90,7 @@ def test_both_engines_place_the_same_words_at_the_same_times(speech_transcript, 
     assert abs(len(fast) - len(slow)) <= 0.1 * len(fast)
 
 
+@pytest.mark.slow
 def test_openai_checkpoint_is_converted_once_and_reused(models_cache):
     folder = models_cache / "openai-whisper"
     checkpoint = folder / "tiny.en.pt"
@@ -97,6 +100,7 @@ def test_openai_checkpoint_is_converted_once_and_reused(models_cache):
     assert [p.name for p in folder.iterdir()] == ["tiny.en.pt"]   # no temp files left behind
 
 
+@pytest.mark.slow
 def test_converted_checkpoint_splits_fused_projections_and_keeps_the_alignment_heads(models_cache):
     import torch
     bundled = Path(model_location("tiny.en"))
@@ -221,6 +225,7 @@ def assert_copies_at(doc: dict, offsets: list[float], reference: dict) -> None:
     assert heard == len(spoken(doc)), "words were heard in the silence between the copies"
 
 
+@pytest.mark.slow
 def test_hour_long_episode_keeps_words_at_their_offsets_in_bounded_memory(tmp_path, speech_transcript):
     hour = mediagen.speech_at_offsets(tmp_path / "hour.wav", 3600.0, [5.0, 1800.0, 3550.0])
     # The peer: one window boundary (cut in the quiet of 280-300 s) falls inside speech starting at 270 s.
@@ -237,6 +242,7 @@ def test_hour_long_episode_keeps_words_at_their_offsets_in_bounded_memory(tmp_pa
     assert long_run["peak_mb"] - short_run["peak_mb"] < 100, (long_run["peak_mb"], short_run["peak_mb"])
 
 
+@pytest.mark.slow
 def test_openai_engine_keeps_words_at_their_offsets_across_windows(tmp_path, models_cache, speech_transcript):
     audio = mediagen.speech_at_offsets(tmp_path / "two.wav", 340.0, [270.0])
     seen = []
@@ -290,6 +296,7 @@ def test_corrupt_file_fails_with_a_clear_error(no_clip_settings, tmp_path):
     assert "corrupt.mp3" in job["error"] and "media file" in job["error"], job["error"]
 
 
+@pytest.mark.slow
 def test_retranscribing_keeps_the_old_transcript_until_a_new_one_is_complete(no_clip_settings, tmp_path):
     settings = no_clip_settings
     episode_id, first = run_file(settings, mediagen.speech_audio(tmp_path / "episode.wav"))
@@ -321,6 +328,7 @@ def test_retranscribing_keeps_the_old_transcript_until_a_new_one_is_complete(no_
     assert episodes.summary(settings, episode_id)["language"] == "en"
 
 
+@pytest.mark.slow
 def test_parallel_windows_hear_the_same_words_as_windows_in_turn_and_stop_on_cancel(tmp_path, speech_transcript):
     audio = mediagen.speech_at_offsets(tmp_path / "three.wav", 800.0, [5.0, 320.0, 700.0])   # three windows
     progress = []
