@@ -11,7 +11,7 @@ from test_enrich import check_chapters, check_clip_rules
 
 from pipeline import db, jobs, storage, transcript
 from pipeline.config import EnrichSettings, LLMSettings, Settings
-from pipeline.enrichment import clip_rules, heuristic, keywords, llm, sentences
+from pipeline.enrichment import clip_rules, keywords, llm, sentences
 from pipeline.enrichment.clip_rules import ClipRules
 from pipeline.enrichment.sentences import Sentence
 from pipeline.stages import enrich
@@ -117,21 +117,20 @@ def test_too_few_usable_llm_clips_are_topped_up_from_the_heuristic(server, speec
     from_llm = [(c["start"], c["end"]) for c in clips if c["source"] == "llm"]
     added = [(c["start"], c["end"]) for c in clips if c["source"] == "heuristic"]
     assert len(from_llm) == usable and len(from_llm) + len(added) == len(clips) <= rules.min_clips
-    # what the heuristic suggests for this transcript, and which of those stay clear of the LLM's picks
+    # every run of whole sentences the length rules allow (not only the heuristic's own picks)
     sents = sentences.build(transcript.all_words(speech_transcript))
-    suggestions = [(c["start"], c["end"]) for c in
-                   heuristic.clips(sents, enrichment["keywords"], rules, None, limit=rules.max_clips * 4)]
-    room = [s for s in suggestions if all(clip_rules.overlap(s, c) <= clip_rules.MAX_OVERLAP for c in from_llm)]
+    runs = [(a.start, b.end) for i, a in enumerate(sents) for b in sents[i:]
+            if rules.min_seconds <= b.end - a.start <= rules.max_seconds]
+    room = [r for r in runs if all(clip_rules.overlap(r, c) <= clip_rules.MAX_OVERLAP for c in from_llm)]
     if usable <= 1:
-        assert room, suggestions          # 40 s holds more than one of these next to a pick at the start
+        assert room, runs                 # 40 s holds more than one clip next to a pick at the start
     assert set(added) <= set(room) and bool(added) == bool(room)      # topped up whenever something fits
     if added:
         plural = "" if usable == 1 else "s"
         assert f"The LLM suggested {usable} usable clip{plural}; added {len(added)} from the offline heuristic." \
             in enrichment["note"]
-    if len(clips) < rules.min_clips:      # as far as the suggestions allow: any left out overlaps a kept clip
-        assert all(any(clip_rules.overlap(s, k) > clip_rules.MAX_OVERLAP for k in from_llm + added)
-                   for s in room if s not in added)
+    if len(clips) < rules.min_clips:      # short of min_clips only when no run fits beside the kept clips
+        assert all(any(clip_rules.overlap(r, k) > clip_rules.MAX_OVERLAP for k in from_llm + added) for r in room)
 
 
 @pytest.mark.model

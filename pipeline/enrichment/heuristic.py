@@ -152,11 +152,13 @@ class Scorer:
 
 
 def clips(sents: list[Sentence], top: list[str], rules: ClipRules, levels: list[float] | None = None,
-          limit: int | None = None, chapter_starts: list[float] | None = None) -> list[dict]:
+          limit: int | None = None, chapter_starts: list[float] | None = None,
+          around: list[dict] | None = None) -> list[dict]:
     """The best-scoring runs of sentences, overlapping each other by at most 20%.
 
     With ``chapter_starts``, no chapter gets more than its share of the clips, so a long
-    episode's suggestions are spread over its topics instead of piling up in one.
+    episode's suggestions are spread over its topics instead of piling up in one. With
+    ``around`` (clips already chosen, say by an LLM), only runs that stay clear of those count.
     """
     scorer = Scorer(sents, sentence_features(sents, top, levels), rules, top)
     candidates = []
@@ -169,6 +171,10 @@ def clips(sents: list[Sentence], top: list[str], rules: ClipRules, levels: list[
                 parts = scorer.parts(i, j)
                 candidates.append({"start": sents[i].start, "end": sents[j].end, "i": i, "j": j,
                                    "score": round(min(100.0, sum(parts.values())), 1), "parts": parts})
+    if around:
+        candidates = [c for c in candidates if all(
+            clip_rules.overlap((c["start"], c["end"]), (a["start"], a["end"])) <= clip_rules.MAX_OVERLAP
+            for a in around)]
     limit = limit or rules.max_clips
     chosen = _spread(candidates, limit, chapter_starts or [0.0])
     if len(chosen) < min(rules.min_clips, limit):   # long picks crowd a short episode: try shorter ones

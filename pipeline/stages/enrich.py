@@ -75,8 +75,8 @@ def enrich_transcript(doc: dict, settings: Settings, options: dict | None = None
 
 
 def _top_up(clips: list[dict], sents: list, top: list[str], rules: ClipRules, levels, notes: list[str]) -> list[dict]:
-    """Add the heuristic's best non-overlapping clips when the LLM's valid picks are fewer than min_clips."""
-    extra = heuristic.clips(sents, top, rules, levels, limit=rules.max_clips * 4)
+    """Fill up to min_clips with the heuristic's best clips among those that stay clear of the LLM's picks."""
+    extra = heuristic.clips(sents, top, rules, levels, limit=rules.min_clips - len(clips), around=clips)
     filled = clip_rules.select(extra, rules.min_clips, chosen=clips)
     added = len(filled) - len(clips)
     if added:
