@@ -3,6 +3,8 @@ layer only, and statuses are spelled in one module."""
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import ROOT
@@ -51,3 +53,12 @@ def test_every_package_says_what_it_holds():
     for package in [p.parent for p in PIPELINE.rglob("__init__.py")]:
         tree = ast.parse((package / "__init__.py").read_text(encoding="utf-8"))
         assert ast.get_docstring(tree), f"{package.relative_to(ROOT)} has no docstring"
+
+
+def test_the_sql_layer_loads_without_the_job_api_or_the_stages():
+    """``db`` reads its status vocabulary from ``jobs.states``; that must not drag in the API above it."""
+    probe = ("import sys, pipeline.db; "
+             "print(sorted(m for m in ('pipeline.jobs.api', 'pipeline.stages.download', 'yt_dlp', 'av') "
+             "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

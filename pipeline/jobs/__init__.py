@@ -10,37 +10,25 @@
 - ``options`` (per-job options) and ``threads`` (thread budgets per task).
 """
 
-from pipeline.jobs.api import (
-    PRIORITY_FEED,
-    PRIORITY_INTERACTIVE,
-    PRIORITY_RETRY,
-    Dispatch,
-    cancel,
-    create,
-    display_title,
-    enqueue,
-    episode_status_after,
-    events,
-    get,
-    iso,
-    list_jobs,
-    new_episode_id,
-    outcomes,
-    queue_forecast,
-    queue_overview,
-    retry,
-    rework,
-    safe_filename,
-    save_upload,
-    stats,
-    submit,
-    to_json,
-    units,
-)
+from typing import TYPE_CHECKING
+
 from pipeline.jobs.states import FINAL as FINAL_STATUSES
 from pipeline.jobs.states import JOB_STATUSES
 
-__all__ = ["FINAL_STATUSES", "JOB_STATUSES", "PRIORITY_FEED", "PRIORITY_INTERACTIVE", "PRIORITY_RETRY", "Dispatch",
-           "cancel", "create", "display_title", "enqueue", "episode_status_after", "events", "get", "iso", "list_jobs",
-           "new_episode_id", "outcomes", "queue_forecast", "queue_overview", "retry", "rework",
-           "safe_filename", "save_upload", "stats", "submit", "to_json", "units"]
+API = ("PRIORITY_FEED", "PRIORITY_INTERACTIVE", "PRIORITY_RETRY", "Dispatch", "cancel", "create", "display_title",
+       "enqueue", "episode_status_after", "events", "get", "iso", "list_jobs", "new_episode_id", "outcomes",
+       "queue_forecast", "queue_overview", "retry", "rework", "safe_filename", "save_upload", "stats", "submit",
+       "to_json", "units")
+__all__ = ["FINAL_STATUSES", "JOB_STATUSES", *API]
+
+if TYPE_CHECKING:   # what editors and type checkers see; at run time ``api`` loads on first use
+    from pipeline.jobs.api import *  # noqa: F403
+
+
+def __getattr__(name: str):
+    """``jobs.create`` and the rest of the job API, imported on first use (PEP 562): the SQL layer
+    imports ``jobs.states`` and must not pull in the API, which imports stages, yt-dlp and PyAV."""
+    if name in API:
+        from pipeline.jobs import api
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
