@@ -50,13 +50,18 @@ def overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
     return max(0.0, shared) / shortest if shortest > 0 else 1.0
 
 
+def clear_of(clip: dict, others: list[dict]) -> bool:
+    """Whether ``clip`` overlaps none of ``others`` by more than MAX_OVERLAP."""
+    return all(overlap((clip["start"], clip["end"]), (o["start"], o["end"])) <= MAX_OVERLAP for o in others)
+
+
 def select(clips: list[dict], limit: int, chosen: list[dict] | None = None) -> list[dict]:
     """Best score first, skipping any clip overlapping a kept one by more than MAX_OVERLAP."""
     kept = list(chosen or [])
     for clip in sorted(clips, key=lambda c: (-c["score"], c["start"])):
         if len(kept) >= limit:
             break
-        if all(overlap((clip["start"], clip["end"]), (k["start"], k["end"])) <= MAX_OVERLAP for k in kept):
+        if clear_of(clip, kept):
             kept.append(clip)
     return sorted(kept, key=lambda c: (-c["score"], c["start"]))
 

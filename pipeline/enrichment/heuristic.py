@@ -172,9 +172,7 @@ def clips(sents: list[Sentence], top: list[str], rules: ClipRules, levels: list[
                 candidates.append({"start": sents[i].start, "end": sents[j].end, "i": i, "j": j,
                                    "score": round(min(100.0, sum(parts.values())), 1), "parts": parts})
     if around:
-        candidates = [c for c in candidates if all(
-            clip_rules.overlap((c["start"], c["end"]), (a["start"], a["end"])) <= clip_rules.MAX_OVERLAP
-            for a in around)]
+        candidates = [c for c in candidates if clip_rules.clear_of(c, around)]
     limit = limit or rules.max_clips
     chosen = _spread(candidates, limit, chapter_starts or [0.0])
     if len(chosen) < min(rules.min_clips, limit):   # long picks crowd a short episode: try shorter ones
@@ -203,8 +201,7 @@ def _spread(candidates: list[dict], limit: int, chapter_starts: list[float]) -> 
         chapter = bisect.bisect_right(chapter_starts, clip["start"]) - 1
         if per_chapter[chapter] >= cap:
             continue
-        if all(clip_rules.overlap((clip["start"], clip["end"]), (k["start"], k["end"])) <= clip_rules.MAX_OVERLAP
-               for k in kept):
+        if clip_rules.clear_of(clip, kept):
             kept.append(clip)
             per_chapter[chapter] += 1
     if len(kept) < limit:      # the caps left room: fill it with the best of the rest
