@@ -36,7 +36,6 @@ PRIORITY_INTERACTIVE = 50
 PRIORITY_FEED = 10
 
 
-
 def new_episode_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -210,14 +209,9 @@ def cancel(settings: Settings, job_id: int) -> dict:
             db.add_event(conn, job_id, job["stage"], "cancelled", now,
                          message="Cancelled between stages." if started else "Cancelled before it started.")
             if started:
-                db.set_episode_status(conn, job["episode_id"], episode_status_after(conn, job["episode_id"], status),
-                                      now)
+                done = db.completed_stages(conn, job["episode_id"])
+                db.set_episode_status(conn, job["episode_id"], states.episode_status_after(status, done), now)
     return get(settings, job_id)
-
-
-def episode_status_after(conn, episode_id: str, job_status: str) -> str:
-    """The episode's status once a job on it ended (``states.episode_status_after``)."""
-    return states.episode_status_after(job_status, db.completed_stages(conn, episode_id))
 
 
 def _either(statuses: tuple[str, ...]) -> str:

@@ -429,8 +429,8 @@ def _finish(settings: Settings, job_id: int, episode_id: str, stage: str | None,
         if not db.finish_job(conn, job_id, status, time.time(), error, error_kind):
             return db.get_job(conn, job_id)["status"]   # it moved on (say, it was cancelled) while this task ran
         db.add_event(conn, job_id, stage, status, time.time(), message=error)
-        db.set_episode_status(conn, episode_id, states.episode_status_after(status, db.completed_stages(
-            conn, episode_id)), time.time())
+        done = db.completed_stages(conn, episode_id)
+        db.set_episode_status(conn, episode_id, states.episode_status_after(status, done), time.time())
     log.info("job %s %s%s", job_id, status, f": {error}" if error else "")
     webhooks.notify_job_finished(settings, job_id)   # never raises; delivers in background threads
     return status
