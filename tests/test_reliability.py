@@ -269,6 +269,37 @@ def test_reaper_fails_a_job_that_keeps_killing_its_worker(fast, tmp_path):
     job = jobs.get(fast, job_id)
     assert job["status"] == "failed" and "stopped 4 times" in job["error"]
     assert len(queue.tasks) == fast.worker.max_attempts - 1
+    assert episodes.summary(fast, job["episode_id"])["status"] == "failed"
+
+
+def test_reaper_giving_up_on_a_rerender_leaves_an_episode_with_clips_ready(fast, tmp_path):
+    """Every stage done (say, a re-render job keeps killing its worker): the clips are still there."""
+    from pipeline import jobs as job_api
+    from pipeline.jobs import recovery, states
+    video = mediagen.tone_video(tmp_path / "short.mp4", 1)
+    episode_id, job_id = job_api.create(fast, str(video))
+    with db.session(fast.app_db_path) as conn:
+        for stage in states.STAGES:
+            db.mark_stage_done(conn, episode_id, stage, time.time())
+        for _ in range(fast.worker.max_attempts):
+            assert db.start_job(conn, job_id, time.time() - 100, worker_id="elsewhere:1")
+            db.set_episode_status(conn, episode_id, "processing", time.time())
+            recovery.reap(fast, set(), set(), runner.LocalQueue(fast), now=time.time())
+    assert job_api.get(fast, job_id)["status"] == "failed"
+    assert episodes.summary(fast, episode_id)["status"] == "ready"
+
+
+def test_reaper_ends_a_cancelled_job_whose_worker_died_and_settles_its_episode(fast, tmp_path):
+    from pipeline.jobs import recovery
+    video = mediagen.tone_video(tmp_path / "short.mp4", 1)
+    episode_id, job_id = jobs.create(fast, str(video))
+    with db.session(fast.app_db_path) as conn:
+        assert db.start_job(conn, job_id, time.time() - 100, worker_id="elsewhere:1")
+        db.set_episode_status(conn, episode_id, "processing", time.time())   # as the runner does on a claim
+    jobs.cancel(fast, job_id)   # asked while running: the (dead) worker would have seen it
+    assert recovery.reap(fast, set(), set(), runner.LocalQueue(fast), now=time.time()) == []
+    assert jobs.get(fast, job_id)["status"] == "cancelled"
+    assert episodes.summary(fast, episode_id)["status"] == "new"   # not left "processing" forever
 
 
 @pytest.mark.slow

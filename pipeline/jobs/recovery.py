@@ -87,6 +87,12 @@ def _requeue_unit(settings: Settings, unit, reason: str, now: float, queue: runn
     return False
 
 
+def _settle_episode(conn, episode_id: str, job_status: str, now: float) -> None:
+    """The episode's status after the reaper ended its job, by the rule the runner uses."""
+    done = db.completed_stages(conn, episode_id)
+    db.set_episode_status(conn, episode_id, states.episode_status_after(job_status, done), now)
+
+
 def _requeue_running(settings: Settings, job, reason: str, now: float) -> bool:
     """Move a running job whose worker is gone back to the queue (or fail it); True if it should run again."""
     gave_up = False
@@ -98,13 +104,14 @@ def _requeue_running(settings: Settings, job, reason: str, now: float) -> bool:
         if current["cancel_requested"]:
             db.finish_job(conn, job["id"], states.CANCELLED, now, "The job was cancelled.", "cancelled")
             db.add_event(conn, job["id"], stage, "cancelled", now, message=f"Cancelled; {reason}.")
+            _settle_episode(conn, job["episode_id"], states.CANCELLED, now)
             return False
         if current["attempts"] >= current["max_attempts"]:
             message = (f"The worker running this job stopped {current['attempts']} times (last during {stage});"
                        " giving up. Check the worker log for a crash or running out of memory.")
             db.finish_job(conn, job["id"], states.FAILED, now, message, "internal")
             db.add_event(conn, job["id"], stage, "failed", now, message=message)
-            db.set_episode_status(conn, job["episode_id"], "failed", now)
+            _settle_episode(conn, job["episode_id"], states.FAILED, now)
             gave_up = True
         else:
             db.return_to_queue(conn, job["id"])
