@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from pipeline import db, storage, transcript
 from pipeline.config import Settings
-from pipeline.enrichment import clip_rules, heuristic, keywords, llm, llm_enrich, loudness, sentences
+from pipeline.enrichment import clip_rules, heuristic, keywords, llm, llm_enrich, loudness, sentences, topics
 from pipeline.enrichment.clip_rules import ClipRules
 from pipeline.stages.context import StageContext
 
@@ -29,12 +29,14 @@ def enrich_transcript(doc: dict, settings: Settings, options: dict | None = None
                       levels_for: Callable[[list], list[float] | None] | None = None) -> tuple[dict, list[dict]]:
     """(enrichment, clips) for a transcript; clips carry an ``id`` and obey the job's clip rules."""
     rules = clip_rules.rules_for(settings.enrich, options)
-    sents = sentences.build(transcript.all_words(doc))
+    words = transcript.all_words(doc)
+    sents = sentences.build(words)
     duration = float(doc.get("duration") or (sents[-1].end if sents else 0.0))
     if not sents:
         return {"title": "", "summary": "", "chapters": [], "keywords": [], "hashtags": [], "source": "heuristic",
                 "notes": [NO_SPEECH_NOTE], "note": NO_SPEECH_NOTE}, []
     cache: dict = {}
+    topic_starts = topics.boundaries(topics.clauses(words), settings.enrich.chapter_seconds)
 
     def levels():   # read audio.wav only if the heuristic runs
         if "levels" not in cache:
@@ -63,7 +65,7 @@ def enrich_transcript(doc: dict, settings: Settings, options: dict | None = None
         except llm.LLMError as exc:   # LLMAuthError is BadInput, not LLMError: it fails the job
             fallback_reason = f"{exc} Used the offline enricher instead."
     enrichment, clips = heuristic.enrich(sents, rules, settings.enrich.keyword_count, settings.enrich.chapter_seconds,
-                                         levels())
+                                         levels(), topic_starts)
     enrichment["source"] = "heuristic"
     if fallback_reason:
         enrichment["fallback_reason"] = fallback_reason
