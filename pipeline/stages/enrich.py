@@ -54,13 +54,14 @@ def enrich_transcript(doc: dict, settings: Settings, options: dict | None = None
 
         client = llm.ChatClient(settings.llm, on_wait=lambda: progress(reached[0]))
         try:
-            enrichment, clips, notes = llm_enrich.enrich(sents, duration, settings, rules, report, client)
+            enrichment, clips, notes = llm_enrich.enrich(sents, duration, settings, rules, report, client,
+                                                         topic_starts)
             enrichment["source"] = "llm"
             for clip in clips:
                 text = sentences.text_between(sents, clip["start"], clip["end"]).lower()
                 clip["hashtags"] = [keywords.hashtag(k) for k in enrichment["keywords"] if k.lower() in text][:3]
             if len(clips) < rules.min_clips:
-                clips = _top_up(clips, sents, enrichment["keywords"], rules, levels(), notes)
+                clips = _top_up(clips, sents, enrichment["keywords"], rules, levels(), notes, topic_starts)
             return _finish(enrichment, clips, notes)
         except llm.LLMError as exc:   # LLMAuthError is BadInput, not LLMError: it fails the job
             fallback_reason = f"{exc} Used the offline enricher instead."
@@ -76,9 +77,11 @@ def enrich_transcript(doc: dict, settings: Settings, options: dict | None = None
     return _finish(enrichment, clips, notes)
 
 
-def _top_up(clips: list[dict], sents: list, top: list[str], rules: ClipRules, levels, notes: list[str]) -> list[dict]:
+def _top_up(clips: list[dict], sents: list, top: list[str], rules: ClipRules, levels, notes: list[str],
+            topic_starts: list[float]) -> list[dict]:
     """Fill up to min_clips with the heuristic's best clips among those that stay clear of the LLM's picks."""
-    extra = heuristic.clips(sents, top, rules, levels, limit=rules.min_clips - len(clips), around=clips)
+    extra = heuristic.clips(sents, top, rules, levels, limit=rules.min_clips - len(clips), around=clips,
+                            chapter_starts=[0.0, *topic_starts])
     filled = clip_rules.select(extra, rules.min_clips, chosen=clips)
     added = len(filled) - len(clips)
     if added:
