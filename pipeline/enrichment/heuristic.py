@@ -9,8 +9,9 @@ Clips are runs of whole sentences within the clip rules. Each scores 0-100 as fo
   shape      - length near the 20-40 s sweet spot, ending on a statement rather than an open question;
   delivery   - speech rate near a lively 2.8 words/s, a question asked and answered inside the clip,
                and loudness above the episode's median (energy), when audio.wav is there.
-Chapters start where the vocabulary shifts most (TextTiling: similarity of the words either
-side of each point); their titles are the words that set them apart (TF-IDF across chapters).
+Chapters start where the subject changes (``topics``); their titles are the words that set
+them apart (TF-IDF across chapters). Clips stay inside one chapter and stand on their own
+(``titles.leans_on_context``); the title and summary name each chapter's subject in order.
 """
 
 from __future__ import annotations
