@@ -202,7 +202,10 @@ def test_louder_sentences_score_higher_delivery(tmp_path):
     assert levels[-1] - levels[0] > 20      # ~24 dB apart, measured from the real file
     feats = heuristic.sentence_features(sents, ["parser"], levels)
     scorer = heuristic.Scorer(sents, feats, ClipRules(15, 60), ["parser"])
-    assert scorer.parts(4, 7)["delivery"] > scorer.parts(0, 3)["delivery"]
+    loud, quiet = scorer.parts(4, 7), scorer.parts(0, 3)
+    assert loud["delivery"] > quiet["delivery"]
+    louder = re.search(r"(\d+) dB louder than the episode's median", scorer.reason(4, 7, loud))   # what was measured
+    assert louder and int(louder.group(1)) >= 6 and "louder" not in scorer.reason(0, 3, quiet)
 
 
 def test_no_speech_means_no_clips_no_chapters_and_a_note():

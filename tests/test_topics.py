@@ -142,3 +142,20 @@ def test_spoken_episode_gets_a_chapter_per_subject_and_clips_that_stay_on_one(sp
     assert (hits, extra) == (len(truth), 0), (truth, found)
     assert len(clips) >= 3 and crossing(clips, truth) == []
     check_standalone(doc, enrichment, clips)
+
+
+def test_what_leans_on_context_and_how_titles_are_cut():
+    leaning = ["But pressing only works when the whole team moves together.", "And so the dough rests.",
+               "Which is why the loaf cracks.", "It was the best telescope of the year.", "This is why it fails.",
+               "They said the rate would fall.", "However, the bank disagreed."]
+    standing = ["Pressing only works when the whole team moves together.", "This oven runs hot.",
+                "The rate fell in March.", "Why does the crust crack?", "There is a second reason."]
+    assert [titles.leans_on_context(t) for t in leaning] == [True] * len(leaning)
+    assert [titles.leans_on_context(t) for t in standing] == [False] * len(standing)
+    long = ("So, a forager tells her sisters where the flowers are with the waggle dance: the angle points to the "
+            "nectar and the length gives the distance.")
+    cut = titles.short(long)
+    assert cut.startswith("A forager tells her sisters") and len(cut) <= titles.MAX_TITLE_CHARS
+    assert cut.split()[-1].lower() not in {"the", "and", "with", "to", "a"}
+    assert titles.join_names(["dough", "telescope", "pressing", "loan"]) == "Dough, telescope, pressing and loan"
+    assert len(titles.join_names(["sourdough starters"] * 5)) <= titles.MAX_TITLE_CHARS

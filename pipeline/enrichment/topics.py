@@ -111,7 +111,7 @@ def _boundary_indexes(sents: list[Sentence], chapter_seconds: float) -> list[int
         edges = [0, *sorted(chosen), len(sents)]
         split = None
         for a, b in zip(edges, edges[1:], strict=False):
-            if sents[b - 1].end - sents[a].start <= 2 * chapter_seconds:
+            if sents[b - 1].end - sents[a].start <= 2 * chapter_seconds or b - a < 3:
                 continue
             typical = statistics.median(smooth[g] for g in range(a + 1, b))
             inside = [g for g in depth if a < g < b and depth[g] >= MIN_SUBTOPIC_DEPTH
