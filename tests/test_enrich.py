@@ -51,8 +51,9 @@ def check_reasons(doc, clips, top):
             assert first.is_question and (len(inside) > 1) == ("and answers it" in reason), (reason, first)
         if reason.startswith("Opens with a strong framing line"):
             assert first.text.lower().startswith(heuristic.FRAMING_OPENERS), (reason, first)
-        if reason.startswith("Opens with a concrete number"):
-            assert heuristic.NUMBER.search(first.text), (reason, first)
+        number = re.match(r'Opens with a number \("([^"]+)"\)', reason)
+        if number:
+            assert heuristic.NUMBER.search(first.text).group(0) == number.group(1), (reason, first)
         topics = re.search(r"episode's keywords \(([^)]+)\)", reason)
         if topics:
             assert all(t in top and t.lower() in text for t in topics.group(1).split(", ")), (reason, text)

@@ -142,12 +142,16 @@ class Scorer:
         elif first.text.lower().startswith(FRAMING_OPENERS):
             reasons.append("opens with a strong framing line")
         elif NUMBER.search(first.text):
-            reasons.append("opens with a concrete number")
+            reasons.append(f'opens with a number ("{NUMBER.search(first.text).group(0)}")')
         elif first.word_count <= 8:
             reasons.append("opens with a short, direct line")
         hits = [k for k in self.top if k.lower() in text][:3]
-        if parts["substance"] >= 10 and hits:
+        words = self.words[j + 1] - self.words[i]
+        if (self.weight[j + 1] - self.weight[i]) / max(1, words) * 70.0 >= 8.0 and hits:   # the substance part's own
             reasons.append("dense in the episode's keywords (" + ", ".join(hits) + ")")
+        extras = (self.entities[j + 1] - self.entities[i]) + (self.numbers[j + 1] - self.numbers[i])
+        if extras >= 3:
+            reasons.append(f"{extras} names and numbers")
         if self.questions[j] - self.questions[i] > 0 and not first.is_question:
             reasons.append("asks a question and answers it")
         if self.median_level is not None:
