@@ -267,7 +267,8 @@ def _chapter_title(words: list[str], group: list[Sentence]) -> str:
 def title(sents: list[Sentence], top: list[str], chapter_names: list[list[str]] | None = None,
           spans: list[tuple[int, int]] | None = None) -> str:
     """What the host says the episode is about ("today we're talking about X"); else, with several
-    topics, the subject of each ("Bread, telescopes and mortgages"); else its most central line."""
+    topics, the subject of each ("Bread, telescopes and mortgages"); else its most central line that
+    names one of its two top keywords, else its top keywords."""
     opening = [s for s in sents if s.start <= max(120.0, 0.1 * sents[-1].end)] if sents else []
     for s in opening:
         match = TOPIC_FRAME.search(s.text)
@@ -279,8 +280,10 @@ def title(sents: list[Sentence], top: list[str], chapter_names: list[list[str]] 
         said = Counter(t for s in sents for t in keywords.tokens(s.text))
         return titles.join_names(_unique(_subject(names, sents[a:b + 1], said)
                                          for names, (a, b) in zip(chapter_names, spans, strict=True) if names))
+    subject = {keywords.stem(k.split()[-1]) for k in top[:2]}      # the line must name the episode's subject
     central = _central(sents, top, lambda s: 4 <= s.word_count <= 14 and not s.is_question
-                       and not titles.leans_on_context(s.text) and len(s.text) <= titles.MAX_TITLE_CHARS + 1)
+                       and not titles.leans_on_context(s.text) and len(s.text) <= titles.MAX_TITLE_CHARS + 1
+                       and bool(subject & set(keywords.tokens(s.text))))
     if central:
         return titles.short(central[0].text)
     return titles.join_names(top[:3])
