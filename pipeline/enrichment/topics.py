@@ -33,6 +33,7 @@ SMOOTHING = (0.25, 0.5, 0.25)
 TOPIC_NEUTRAL = frozenset("""second minute hour day week month year decade morning evening night half
 quarter dozen hundred thousand million billion percent set""".split())
 CHAIN_HIATUS_SECONDS = 40.0   # a word said again after a longer silence starts a new chain
+CHAIN_KEY_LETTERS = 6         # words sharing their first six letters chain together (ferment, fermentation)
 
 
 def boundaries(units: list[Sentence], chapter_seconds: float = 300.0) -> list[float]:
@@ -134,7 +135,7 @@ def similarities(sents: list[Sentence]) -> dict[int, float]:
     """
     said: dict[str, list[int]] = {}
     for n, s in enumerate(sents):
-        for token in set(keywords.tokens(s.text)) - TOPIC_NEUTRAL:
+        for token in {t[:CHAIN_KEY_LETTERS] for t in keywords.tokens(s.text) if t not in TOPIC_NEUTRAL}:
             said.setdefault(token, []).append(n)
     active: list[dict[tuple[str, int], float]] = [{} for _ in sents]
     for token, where in said.items():
