@@ -33,6 +33,8 @@ SMOOTHING = (0.25, 0.5, 0.25)
 TOPIC_NEUTRAL = frozenset("""second minute hour day week month year decade morning evening night half
 quarter dozen hundred thousand million billion percent set""".split())
 CHAIN_HIATUS_SECONDS = 40.0   # a word said again after a longer silence starts a new chain
+PLACE_UNITS = 1               # a change may move this many units from its valley...
+PLACE_SECONDS = 60.0          # ...to side with the words of this much talk before and after
 CHAIN_KEY_LETTERS = 6         # words sharing their first six letters chain together (ferment, fermentation)
 
 
@@ -102,10 +104,11 @@ def _boundary_indexes(sents: list[Sentence], chapter_seconds: float) -> list[int
         return (t >= MIN_TOPIC_SECONDS and total - t >= MIN_TOPIC_SECONDS
                 and all(abs(t - sents[c].start) >= MIN_TOPIC_SECONDS for c in chosen))
 
+    keys = [_keys(s.text) for s in sents]
     for g in sorted(depth, key=lambda g: (-depth[g], g)):
         if depth[g] < MIN_DEPTH:
             break
-        g = _sharpest(sims, g)
+        g = _place(sents, keys, _sharpest(sims, g))
         if fits(g):
             chosen.append(g)
     while True:   # the preference: split a topic over twice chapter_seconds at its clearest shift
@@ -135,7 +138,7 @@ def similarities(sents: list[Sentence]) -> dict[int, float]:
     """
     said: dict[str, list[int]] = {}
     for n, s in enumerate(sents):
-        for token in {t[:CHAIN_KEY_LETTERS] for t in keywords.tokens(s.text) if t not in TOPIC_NEUTRAL}:
+        for token in _keys(s.text):
             said.setdefault(token, []).append(n)
     active: list[dict[tuple[str, int], float]] = [{} for _ in sents]
     for token, where in said.items():
@@ -181,6 +184,28 @@ def depths(sims: dict[int, float]) -> dict[int, float]:
             right, k = sims[k], k + 1
         result[g] = (left - sim) + (right - sim)
     return result
+
+
+def _place(sents: list[Sentence], keys: list[set[str]], g: int) -> int:
+    """The change near gap ``g`` moved to where the units around it side with their neighbours' words.
+
+    Each unit within ``PLACE_UNITS`` of the gap is compared with the words of the ``PLACE_SECONDS``
+    before and after that neighbourhood: a unit sharing more with what follows belongs after the
+    change. The valley alone can be a unit or two off (a closing aside repeats no word of its subject).
+    """
+    lo, hi = max(1, g - PLACE_UNITS), min(len(sents) - 1, g + PLACE_UNITS)
+    before = set().union(*(keys[u] for u in range(lo - 1, -1, -1) if sents[u].start >= sents[lo].start - PLACE_SECONDS))
+    after = set().union(*(keys[u] for u in range(hi + 1, len(sents)) if sents[u].end <= sents[hi].end + PLACE_SECONDS))
+    leaning = {u: len(keys[u] & after) - len(keys[u] & before) for u in range(lo - 1, hi + 1)}
+
+    def fit(k: int) -> int:   # units before k that lean forward, and units from k on that lean back, count against
+        return sum(leaning[u] for u in range(lo - 1, hi + 1) if u < k) - sum(leaning[u] for u in range(k, hi + 1))
+
+    return min(range(lo, hi + 1), key=lambda k: (fit(k), abs(k - g), -k))
+
+
+def _keys(text: str) -> set[str]:
+    return {t[:CHAIN_KEY_LETTERS] for t in keywords.tokens(text) if t not in TOPIC_NEUTRAL}
 
 
 def _sharpest(sims: dict[int, float], g: int) -> int:
