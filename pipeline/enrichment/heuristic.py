@@ -31,8 +31,6 @@ from pipeline.enrichment.sentences import Sentence
 FRAMING_OPENERS = ("why", "how", "what", "here's", "here is", "the first", "the second", "the third", "the secret",
                    "the problem", "the truth", "the lesson", "the key", "the reason", "imagine", "never", "stop",
                    "nobody", "most people", "the biggest", "the best", "the worst", "if you")
-DANGLING = ("and", "but", "so", "because", "or", "which", "also", "then", "plus", "anyway")
-PRONOUNS = ("it", "this", "that", "they", "he", "she", "them", "those", "these", "there")
 SCAFFOLD = re.compile(r"\b(welcome (back )?to|thanks? (you )?for (listening|watching|having)|see you next|"
                       r"subscribe|let's get (started|into it))", re.IGNORECASE)
 TOPIC_FRAME = re.compile(r"\b(?:talking|talk|speaking|chatting|learning) about (?P<a>[^.?!]+)|"
@@ -99,9 +97,9 @@ class Scorer:
             hook = 18.0
         else:
             hook = 14.0 if first.word_count <= 8 else 10.0
-        if opener in DANGLING:
+        if opener in titles.CONNECTIVES:      # "And so it..." leans on what came before
             hook -= 8.0
-        elif opener in PRONOUNS:
+        elif titles.leans_on_context(first.text):   # "It was...", "This is why..."
             hook -= 4.0
         if SCAFFOLD.search(first.text):
             hook -= 10.0
