@@ -159,3 +159,18 @@ def test_what_leans_on_context_and_how_titles_are_cut():
     assert cut.split()[-1].lower() not in {"the", "and", "with", "to", "a"}
     assert titles.join_names(["dough", "telescope", "pressing", "loan"]) == "Dough, telescope, pressing and loan"
     assert len(titles.join_names(["sourdough starters"] * 5)) <= titles.MAX_TITLE_CHARS
+
+
+def test_a_change_of_subject_inside_a_comma_spliced_sentence_is_found():
+    """Whisper sometimes runs two subjects into one long sentence joined by commas (seen on real speech)."""
+    doc, truth = topic_episodes.transcript(["bread", "telescope", "pressing", "mortgage"], 160)   # the issue's
+    for segment in doc["segments"]:
+        for word in segment["words"]:
+            if word["word"].endswith("."):
+                word["word"] = word["word"][:-1] + ","
+    sents = sentences.build(transcript.all_words(doc))
+    assert all(s.duration >= 25 for s in sents[:-1])       # only 30-second run-ons left to cut chapters at
+    enrichment, clips = enrich.enrich_transcript(doc, Settings(), {"min_clip_seconds": 10})
+    found = [c["start"] for c in enrichment["chapters"][1:]]
+    assert topic_metrics.matched(truth[1:], found, tolerance=5.0) == (3, 0), (truth, found)
+    assert crossing(clips, found) == []
