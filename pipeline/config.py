@@ -68,7 +68,7 @@ class EnrichSettings:
     min_clip_seconds: float = 15.0
     max_clip_seconds: float = 60.0
     keyword_count: int = 10
-    chapter_seconds: float = 300.0       # aimed-for chapter length; chapters follow topic shifts
+    chapter_seconds: float = 300.0       # preferred chapter length: only a topic over twice this is split
 
 
 @dataclass(frozen=True)

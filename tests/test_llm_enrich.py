@@ -245,3 +245,29 @@ def test_cancel_between_windows_stops_the_llm_enrichment(server):
 def test_silent_episode_with_an_llm_configured_makes_no_request(server):
     enrichment, clips = enrich.enrich_transcript({"segments": [], "duration": 30.0}, settings_for(server))
     assert clips == [] and "No speech" in enrichment["note"] and server.requests == []
+
+
+def test_topic_changes_are_chapter_hints_and_llm_clips_across_them_are_dropped(server):
+    import topic_episodes
+    doc, truth = topic_episodes.transcript(["bread", "telescope", "pressing", "mortgage"], 160)
+    sents = sentences.build(transcript.all_words(doc))
+    change = truth[1]                                     # bread -> telescope
+    before = [s for s in sents if s.end <= change]
+    after = [s for s in sents if s.start >= change]
+    straddler = {"start": before[-3].start, "end": after[2].end, "score": 95, "title": "Bread meets telescopes",
+                 "reason": "Two subjects at once."}
+    on_bread = {"start": before[0].start, "end": before[4].end, "score": 80, "title": "Slow dough",
+                "reason": "Clear advice."}
+    server.push(Reply.completion({"title": "Four subjects", "summary": "Bread, telescopes, football, mortgages.",
+                                  "keywords": ["bread"], "hashtags": [], "chapters": [{"start": 0, "title": "Bread"}],
+                                  "clips": [straddler, on_bread]}))
+    enrichment, clips = enrich.enrich_transcript(doc, settings_for(server))
+    prompt = server.requests[0].prompt
+    hinted = [float(t) for t in re.search(r"subject changes at about ([\d., ]+) seconds", prompt).group(1).split(", ")]
+    assert len(hinted) == len(truth) - 1 and all(abs(h - t) <= 5 for h, t in zip(hinted, truth[1:], strict=True))
+    assert [c["title"] for c in clips if c["source"] == "llm"] == ["Slow dough"]
+    assert any("runs across the change of subject" in note for note in enrichment["notes"]), enrichment["notes"]
+    assert len(clips) == 3                                # topped up from the heuristic, which respects topics too
+    for clip in clips:
+        assert not any(clip["start"] < h < clip["end"] for h in hinted), clip
+    check_clip_rules(doc, clips, ClipRules())

@@ -3,7 +3,8 @@
 - a clip starts at a sentence start and ends at a sentence end (so at word boundaries);
 - its length is within the rules' min/max seconds;
 - two clips overlap by at most ``MAX_OVERLAP`` of the shorter one;
-- timestamps outside the episode are dropped with a note, never silently clamped.
+- timestamps outside the episode are dropped with a note, never silently clamped;
+- a clip does not run across a change of subject (``crossed``).
 Chapters are sorted, start inside the episode and the first starts at 0 (they cover it).
 """
 
@@ -53,6 +54,17 @@ def overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
 def clear_of(clip: dict, others: list[dict]) -> bool:
     """Whether ``clip`` overlaps none of ``others`` by more than MAX_OVERLAP."""
     return all(overlap((clip["start"], clip["end"]), (o["start"], o["end"])) <= MAX_OVERLAP for o in others)
+
+
+def crossed(span: tuple[float, float], topic_starts: list[float]) -> float | None:
+    """The first change of subject strictly inside ``span`` (start, end), or None."""
+    k = bisect.bisect_right(topic_starts, span[0] + 1e-6)
+    return topic_starts[k] if k < len(topic_starts) and topic_starts[k] < span[1] - 1e-6 else None
+
+
+def span_label(start: float, end: float | None = None) -> str:
+    """``1:02.5`` or ``1:02.5-1:30.0``, as notes name times."""
+    return _fmt(start) if end is None else f"{_fmt(start)}-{_fmt(end)}"
 
 
 def select(clips: list[dict], limit: int, chosen: list[dict] | None = None) -> list[dict]:

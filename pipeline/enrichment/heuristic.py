@@ -9,8 +9,9 @@ Clips are runs of whole sentences within the clip rules. Each scores 0-100 as fo
   shape      - length near the 20-40 s sweet spot, ending on a statement rather than an open question;
   delivery   - speech rate near a lively 2.8 words/s, a question asked and answered inside the clip,
                and loudness above the episode's median (energy), when audio.wav is there.
-Chapters start where the vocabulary shifts most (TextTiling: similarity of the words either
-side of each point); their titles are the words that set them apart (TF-IDF across chapters).
+Chapters start where the subject changes (``topics``); their titles are the words that set
+them apart (TF-IDF across chapters). Clips stay inside one chapter and stand on their own
+(``titles.leans_on_context``); the title and summary name each chapter's subject in order.
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import accumulate
 
-from pipeline.enrichment import clip_rules, keywords
+from pipeline.enrichment import clip_rules, keywords, titles, topics
 from pipeline.enrichment.clip_rules import ClipRules
 from pipeline.enrichment.sentences import Sentence
 
 FRAMING_OPENERS = ("why", "how", "what", "here's", "here is", "the first", "the second", "the third", "the secret",
                    "the problem", "the truth", "the lesson", "the key", "the reason", "imagine", "never", "stop",
                    "nobody", "most people", "the biggest", "the best", "the worst", "if you")
-DANGLING = ("and", "but", "so", "because", "or", "which", "also", "then", "plus", "anyway")
-PRONOUNS = ("it", "this", "that", "they", "he", "she", "them", "those", "these", "there")
 SCAFFOLD = re.compile(r"\b(welcome (back )?to|thanks? (you )?for (listening|watching|having)|see you next|"
                       r"subscribe|let's get (started|into it))", re.IGNORECASE)
 TOPIC_FRAME = re.compile(r"\b(?:talking|talk|speaking|chatting|learning) about (?P<a>[^.?!]+)|"
@@ -39,6 +38,7 @@ TOPIC_FRAME = re.compile(r"\b(?:talking|talk|speaking|chatting|learning) about (
                          r"\b(?:dig|dive|look) into (?P<c>[^.?!]+)", re.IGNORECASE)
 NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|"
                     r"percent|first|second|third|half|twice)\b", re.IGNORECASE)
+TENS = re.compile(r"\b(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)\b", re.IGNORECASE)
 SWEET_SPOT = (20.0, 40.0)
 LIVELY_RATE = 2.8   # words per second
 
@@ -97,9 +97,9 @@ class Scorer:
             hook = 18.0
         else:
             hook = 14.0 if first.word_count <= 8 else 10.0
-        if opener in DANGLING:
+        if opener in titles.CONNECTIVES:      # "And so it..." leans on what came before
             hook -= 8.0
-        elif opener in PRONOUNS:
+        elif titles.leans_on_context(first.text):   # "It was...", "This is why..."
             hook -= 4.0
         if SCAFFOLD.search(first.text):
             hook -= 10.0
@@ -130,23 +130,35 @@ class Scorer:
                 "delivery": _clamp(delivery)}
 
     def reason(self, i: int, j: int, parts: dict[str, float]) -> str:
-        first, text = self.sents[i], " ".join(s.text for s in self.sents[i:j + 1]).lower()
-        duration = self.sents[j].end - first.start
+        """What the scorer measured for this clip, in words: only what its parts actually counted."""
+        first, last = self.sents[i], self.sents[j]
+        text = " ".join(s.text for s in self.sents[i:j + 1]).lower()
+        duration = last.end - first.start
         reasons = []
         if first.is_question:
             reasons.append("opens with a question" + (" and answers it" if j > i else ""))
         elif first.text.lower().startswith(FRAMING_OPENERS):
             reasons.append("opens with a strong framing line")
         elif NUMBER.search(first.text):
-            reasons.append("opens with a concrete number")
-        if parts["substance"] >= 10:
-            hits = [k for k in self.top if k.lower() in text][:3]
-            if hits:
-                reasons.append("stays on the episode's key topics (" + ", ".join(hits) + ")")
-        if parts["delivery"] >= 18 and self.median_level is not None:
-            reasons.append("delivered with more energy than the rest of the episode")
-        reasons.append(f"{duration:.0f} s of whole sentences" + (" that stand on their own" if parts["hook"] >= 10
-                                                                   else ""))
+            reasons.append(f'opens with a number ("{NUMBER.search(first.text).group(0)}")')
+        elif first.word_count <= 8:
+            reasons.append("opens with a short, direct line")
+        hits = [k for k in self.top if k.lower() in text][:3]
+        words = self.words[j + 1] - self.words[i]
+        if (self.weight[j + 1] - self.weight[i]) / max(1, words) * 70.0 >= 8.0 and hits:   # the substance part's own
+            reasons.append("dense in the episode's keywords (" + ", ".join(hits) + ")")
+        extras = (self.entities[j + 1] - self.entities[i]) + (self.numbers[j + 1] - self.numbers[i])
+        if extras >= 3:
+            reasons.append(f"{extras} names and numbers")
+        if self.questions[j] - self.questions[i] > 0 and not first.is_question:
+            reasons.append("asks a question and answers it")
+        if self.median_level is not None:
+            spoken = self.speech_time[j + 1] - self.speech_time[i]
+            level = (self.level_time[j + 1] - self.level_time[i]) / max(spoken, 1e-6)
+            if level - self.median_level >= 1.0:
+                reasons.append(f"{level - self.median_level:.0f} dB louder than the episode's median")
+        reasons.append(f"{duration:.0f} s of whole sentences on one topic"
+                       + (", ending on a statement" if not last.is_question else ""))
         sentence = "; ".join(reasons)
         return sentence[0].upper() + sentence[1:] + "."
 
@@ -156,27 +168,40 @@ def clips(sents: list[Sentence], top: list[str], rules: ClipRules, levels: list[
           around: list[dict] | None = None) -> list[dict]:
     """The best-scoring runs of sentences, overlapping each other by at most 20%.
 
-    With ``chapter_starts``, no chapter gets more than its share of the clips, so a long
-    episode's suggestions are spread over its topics instead of piling up in one. With
-    ``around`` (clips already chosen, say by an LLM), only runs that stay clear of those count.
+    A run never crosses a chapter start (``chapter_starts``: where the topic changes), opens
+    where a thought opens (not on "But", "Which" or a pronoun pointing back) and ends on a
+    complete sentence; only when that leaves fewer than ``rules.min_clips`` do runs with a
+    leaning opening or an unfinished end fill the gap, still inside one topic. No chapter gets
+    more than its share of the clips, so suggestions spread over the topics. With ``around``
+    (clips already chosen, say by an LLM), only runs that stay clear of those count.
     """
     scorer = Scorer(sents, sentence_features(sents, top, levels), rules, top)
-    candidates = []
+    starts = sorted(chapter_starts or [0.0])
+    punctuated = any(s.text[-1:] in ".?!" for s in sents)
+    candidates, fallback = [], []
     for i in range(len(sents)):
+        opens = not titles.leans_on_context(sents[i].text)
+        k = bisect.bisect_right(starts, sents[i].start + 1e-6)
+        next_topic = starts[k] if k < len(starts) else math.inf
         for j in range(i, len(sents)):
             duration = sents[j].end - sents[i].start
-            if duration > rules.max_seconds:
+            if duration > rules.max_seconds or sents[j].end > next_topic + 1e-6:
                 break
             if duration >= rules.min_seconds:
                 parts = scorer.parts(i, j)
-                candidates.append({"start": sents[i].start, "end": sents[j].end, "i": i, "j": j,
-                                   "score": round(min(100.0, sum(parts.values())), 1), "parts": parts})
+                complete = not punctuated or sents[j].text.rstrip("\"')] ")[-1:] in ".?!"
+                (candidates if opens and complete else fallback).append(
+                    {"start": sents[i].start, "end": sents[j].end, "i": i, "j": j,
+                     "score": round(min(100.0, sum(parts.values())), 1), "parts": parts})
     if around:
         candidates = [c for c in candidates if clip_rules.clear_of(c, around)]
+        fallback = [c for c in fallback if clip_rules.clear_of(c, around)]
     limit = limit or rules.max_clips
-    chosen = _spread(candidates, limit, chapter_starts or [0.0])
+    chosen = _spread(candidates, limit, starts)
+    if len(chosen) < min(rules.min_clips, limit):   # too few clean runs: fill in with the others
+        chosen = clip_rules.select(fallback, min(rules.min_clips, limit), chosen=chosen)
     if len(chosen) < min(rules.min_clips, limit):   # long picks crowd a short episode: try shorter ones
-        short = [c for c in candidates if c["end"] - c["start"] <= rules.min_seconds * 1.5]
+        short = [c for c in candidates + fallback if c["end"] - c["start"] <= rules.min_seconds * 1.5]
         alternative = clip_rules.select(short, limit)
         if len(alternative) > len(chosen):
             chosen = alternative
@@ -184,7 +209,7 @@ def clips(sents: list[Sentence], top: list[str], rules: ClipRules, levels: list[
     for c in chosen:
         i, j = c["i"], c["j"]
         text = " ".join(s.text for s in sents[i:j + 1]).lower()
-        result.append({"start": c["start"], "end": c["end"], "score": c["score"], "title": clip_title(sents[i]),
+        result.append({"start": c["start"], "end": c["end"], "score": c["score"], "title": clip_title(sents[i:j + 1], top),
                        "reason": scorer.reason(i, j, c["parts"]), "score_detail": c["parts"],
                        "hashtags": [keywords.hashtag(k) for k in top if k.lower() in text][:3],
                        "source": "heuristic"})
@@ -209,121 +234,113 @@ def _spread(candidates: list[dict], limit: int, chapter_starts: list[float]) -> 
     return sorted(kept, key=lambda c: (-c["score"], c["start"]))
 
 
-def clip_title(first: Sentence) -> str:
-    title = first.text.rstrip(".!")
-    return title if len(title) <= 70 else title[:67].rsplit(" ", 1)[0] + "..."
+def clip_title(run: list[Sentence], top: list[str]) -> str:
+    """The clip's opening line as a title, or its most central line when the opening is too long."""
+    first = titles.short(run[0].text)
+    if len(run[0].text.rstrip(".!")) <= titles.MAX_TITLE_CHARS or len(run) == 1:
+        return first
+    fitting = [s for s in run[1:] if len(s.text.rstrip(".!?")) <= titles.MAX_TITLE_CHARS
+               and not titles.leans_on_context(s.text)]
+    central = _central(fitting, top, lambda s: s.word_count >= 5)
+    return titles.short(central[0].text) if central else first
 
 
-def chapters(sents: list[Sentence], target_seconds: float) -> list[dict]:
-    """Chapters covering the episode, split where the vocabulary shifts most, ~``target_seconds`` long."""
+def chapters(sents: list[Sentence], target_seconds: float, starts: list[float] | None = None) -> list[dict]:
+    """Chapters covering the episode, one per topic (``topics.boundaries``), named by what sets each apart."""
     if not sents:
         return []
-    total = sents[-1].end
-    count = max(1, round(total / target_seconds))
-    block_seconds = max(10.0, min(60.0, target_seconds / 6))
-    blocks: list[list[int]] = [[]]                    # sentence indexes per block of ~block_seconds
-    for n, s in enumerate(sents):
-        if blocks[-1] and s.start - sents[blocks[-1][0]].start >= block_seconds:
-            blocks.append([])
-        blocks[-1].append(n)
-    bags = [Counter(t for n in block for t in keywords.tokens(sents[n].text)) for block in blocks]
-    reach = max(1, round(target_seconds / 2 / block_seconds))     # blocks compared on each side of a point
-    boundaries = _topic_boundaries(bags, [sents[b[0]].start for b in blocks], count - 1,
-                                   min_gap=target_seconds / 2, total=total, reach=reach)
-    starts = [0] + [blocks[b][0] for b in boundaries]
-    groups = [sents[a:b] for a, b in zip(starts, starts[1:] + [len(sents)], strict=True)]
+    starts = topics.boundaries(sents, target_seconds) if starts is None else starts
+    found = topics.spans(sents, starts)
+    groups = [sents[a:b + 1] for _, a, b in found]
     names = keywords.distinctive([[s.text for s in g] for g in groups]) if len(groups) > 1 else \
         [keywords.extract([s.text for s in groups[0]], limit=3)]
-    return [{"start": 0.0 if n == 0 else group[0].start, "title": _chapter_title(name, group)}
-            for n, (group, name) in enumerate(zip(groups, names, strict=True))]
-
-
-def _topic_boundaries(bags: list[Counter], times: list[float], wanted: int, min_gap: float, total: float,
-                      reach: int) -> list[int]:
-    """Block indexes where a new chapter starts: deepest similarity valleys first (TextTiling), then even fill."""
-    if wanted <= 0 or len(bags) < 2:
-        return []
-    sims = {}
-    for b in range(1, len(bags)):
-        sims[b] = _cosine(sum(bags[max(0, b - reach):b], Counter()), sum(bags[b:b + reach], Counter()))
-    depth = {}
-    for b, sim in sims.items():
-        left = right = sim
-        k = b - 1
-        while k in sims and sims[k] >= left:
-            left, k = sims[k], k - 1
-        k = b + 1
-        while k in sims and sims[k] >= right:
-            right, k = sims[k], k + 1
-        depth[b] = (left - sim) + (right - sim)
-    chosen: list[int] = []
-
-    def fits(b: int) -> bool:
-        t = times[b]
-        return t >= min_gap and total - t >= min_gap and all(abs(t - times[c]) >= min_gap for c in chosen)
-
-    for b in sorted(depth, key=lambda b: (-depth[b], b)):
-        if len(chosen) >= wanted or depth[b] <= 0:
-            break
-        if fits(b):
-            chosen.append(b)
-    for k in range(1, wanted + 1):                    # no clear shift there: fall back to even spacing
-        if len(chosen) >= wanted:
-            break
-        b = min(range(1, len(bags)), key=lambda b: abs(times[b] - k * total / (wanted + 1)))
-        if fits(b):
-            chosen.append(b)
-    return sorted(chosen)
-
-
-def _cosine(a: Counter, b: Counter) -> float:
-    dot = sum(v * b[k] for k, v in a.items())
-    norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
-    return dot / norm if norm else 0.0
+    return [{"start": round(start, 3), "title": _chapter_title(name, group)}
+            for (start, _, _), group, name in zip(found, groups, names, strict=True)]
 
 
 def _chapter_title(words: list[str], group: list[Sentence]) -> str:
-    if not words:
-        return clip_title(group[0])
-    words = [words[0][:1].upper() + words[0][1:], *words[1:]]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return titles.join_names(words) if words else clip_title(group, [])
 
 
-def title(sents: list[Sentence], top: list[str]) -> str:
-    """What the host says the episode is about ("today we're talking about X"), else its most central line."""
+def title(sents: list[Sentence], top: list[str], chapter_names: list[list[str]] | None = None,
+          spans: list[tuple[int, int]] | None = None) -> str:
+    """What the host says the episode is about ("today we're talking about X"); else, with several
+    topics, the subject of each ("Bread, telescopes and mortgages"); else its most central line that
+    names one of its two top keywords, else its top keywords."""
     opening = [s for s in sents if s.start <= max(120.0, 0.1 * sents[-1].end)] if sents else []
     for s in opening:
         match = TOPIC_FRAME.search(s.text)
         if match:
             topic = next(g for g in match.groups() if g).strip(" ,;:")
             if 2 <= len(topic.split()) <= 12:
-                return topic[0].upper() + topic[1:]
-    central = _central(sents, top, lambda s: 4 <= s.word_count <= 14 and not s.is_question)
+                return titles.short(topic[0].upper() + topic[1:])
+    if chapter_names and spans and len(chapter_names) > 1:
+        said = Counter(t for s in sents for t in keywords.tokens(s.text))
+        return titles.join_names(_unique(_subject(names, sents[a:b + 1], said)
+                                         for names, (a, b) in zip(chapter_names, spans, strict=True) if names))
+    subject = {keywords.stem(k.split()[-1]) for k in top[:2]}      # the line must name the episode's subject
+    central = _central(sents, top, lambda s: 4 <= s.word_count <= 14 and not s.is_question
+                       and not titles.leans_on_context(s.text) and len(s.text) <= titles.MAX_TITLE_CHARS + 1
+                       and bool(subject & set(keywords.tokens(s.text))))
     if central:
-        return central[0].text.rstrip(".!")
-    return ", ".join(top[:3]).capitalize()
+        return titles.short(central[0].text)
+    return titles.join_names(top[:3])
 
 
-def summary(sents: list[Sentence], top: list[str], parts: int = 4, max_words: int = 110) -> str:
-    """One paragraph: the host's framing line, then the most central sentence of each part of the episode."""
+def _subject(names: list[str], group: list[Sentence], said: Counter) -> str:
+    """The word of the chapter's opening line that is most its own (a new subject is named as it starts):
+    said often in the chapter and rarely elsewhere, a noun (after "a", "the", "good"...) preferred."""
+    here = Counter(t for s in group for t in keywords.tokens(s.text))
+    words = keywords.words(group[0].text)
+    opening = {w: 1.5 if n and words[n - 1].lower() in keywords.DETERMINERS | keywords.ADJECTIVES else 1.0
+               for n, w in enumerate(words) if keywords.is_content(w) and not NUMBER.search(w) and not TENS.search(w)}
+    if not opening:
+        return names[0]
+    best = max(opening, key=lambda w: opening[w] * here[keywords.stem(w)] ** 3 / said[keywords.stem(w)] ** 2)
+    return best if best[:1].isupper() and best.lower() != best and group[0].text.split()[0] != best \
+        else best.lower()
+
+
+def _unique(values) -> list[str]:
+    seen, result = set(), []
+    for v in values:
+        if v.lower() not in seen:
+            seen.add(v.lower())
+            result.append(v)
+    return result
+
+
+def summary(sents: list[Sentence], top: list[str], chapter_spans: list[tuple[int, int]] | None = None,
+            max_words: int = 110) -> str:
+    """One paragraph: the host's framing line, then the most central sentence of each topic, in order.
+
+    One topic only: its four quarters stand in for topics. Sentences that lean on what came
+    before ("But it...") are skipped; when the topics outnumber what fits, the longest win.
+    """
     if not sents:
         return ""
     chosen = [s for s in sents[:10] if TOPIC_FRAME.search(s.text)][:1]
-    total = sents[-1].end
-    for k in range(parts):
-        part = [s for s in sents if k * total / parts <= s.start < (k + 1) * total / parts]
-        best = _central(part, top, lambda s: 6 <= s.word_count <= 35 and not s.is_question
-                        and s.text.split(" ", 1)[0].lower().strip(",") not in DANGLING)
+    spans = chapter_spans if chapter_spans and len(chapter_spans) > 1 else None
+    if spans is None:
+        total, parts = sents[-1].end, 4
+        spans = []
+        for k in range(parts):
+            inside = [n for n, s in enumerate(sents) if k * total / parts <= s.start < (k + 1) * total / parts]
+            if inside:
+                spans.append((inside[0], inside[-1]))
+    picks = []
+    for a, b in spans:
+        best = _central(sents[a:b + 1], top, lambda s: 6 <= s.word_count <= 35 and not s.is_question
+                        and not titles.leans_on_context(s.text) and not SCAFFOLD.search(s.text))
         if best and best[0] not in chosen:
-            chosen.append(best[0])
+            picks.append((sents[b].end - sents[a].start, best[0]))
+    budget = max_words - sum(s.word_count for s in chosen)
+    for _, s in sorted(picks, key=lambda p: (-p[0], p[1].start)):   # the longest topics first, if not all fit
+        if s.word_count <= budget:
+            chosen.append(s)
+            budget -= s.word_count
     chosen.sort(key=lambda s: s.start)
-    text, words = [], 0
-    for s in chosen:
-        if words + s.word_count > max_words and text:
-            break
-        text.append(s.text if s.text[-1:] in ".!?" else s.text + ".")
-        words += s.word_count
-    return " ".join(text)
+    return " ".join(s.text if s.text[-1:] in ".!?" else s.text + "." for s in chosen)
 
 
 def _central(sents: list[Sentence], top: list[str], keep) -> list[Sentence]:
@@ -338,13 +355,21 @@ def _central(sents: list[Sentence], top: list[str], keep) -> list[Sentence]:
 
 
 def enrich(sents: list[Sentence], rules: ClipRules, keyword_count: int = 10, chapter_seconds: float = 300.0,
-           levels: list[float] | None = None) -> tuple[dict, list[dict]]:
-    """Enrichment (title, summary, chapters, keywords, hashtags) and clip suggestions."""
+           levels: list[float] | None = None, topic_starts: list[float] | None = None) -> tuple[dict, list[dict]]:
+    """Enrichment (title, summary, chapters, keywords, hashtags) and clip suggestions.
+
+    ``topic_starts``: where the topics change (``topics.boundaries`` of the transcript's clauses);
+    found from ``sents`` when not given.
+    """
     top = keywords.extract([s.text for s in sents], limit=keyword_count)
-    parts = chapters(sents, chapter_seconds)
+    starts = topics.boundaries(sents, chapter_seconds) if topic_starts is None else topic_starts
+    spans = [(a, b) for _, a, b in topics.spans(sents, starts)]
+    names = keywords.distinctive([[s.text for s in sents[a:b + 1]] for a, b in spans], limit=5) \
+        if len(spans) > 1 else None
+    parts = chapters(sents, chapter_seconds, starts)
     enrichment = {
-        "title": title(sents, top) if sents else "",
-        "summary": summary(sents, top),
+        "title": title(sents, top, names, spans) if sents else "",
+        "summary": summary(sents, top, spans),
         "chapters": parts,
         "keywords": top,
         "hashtags": [keywords.hashtag(k) for k in top[:5]],

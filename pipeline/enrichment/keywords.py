@@ -82,6 +82,11 @@ def is_content(word: str) -> bool:
     return root not in STOPWORDS and root not in FILLER and root not in GENERIC
 
 
+def words(text: str) -> list[str]:
+    """The words of ``text`` as spoken (letters, apostrophes and hyphens), in order."""
+    return _TOKEN.findall(text)
+
+
 def tokens(text: str) -> list[str]:
     """Content-word stems of ``text`` (what keyword density is measured in)."""
     return [stem(t) for t in _TOKEN.findall(text) if is_content(t)]

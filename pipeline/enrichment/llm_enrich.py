@@ -6,6 +6,9 @@ of answer never exceed ``llm.context_tokens``. Each window's answer is validated
 snapped to sentence bounds within the clip rules (invented times are dropped with a note),
 merged across windows and de-duplicated (at most 20% overlap). With more than one window a
 last request turns the windows' summaries into the episode's title, summary and keywords.
+The offline topic finder's changes of subject (``topic_starts``) go into each window's prompt
+as chapter hints, and a clip that runs across one is dropped with a note: a clip about two
+subjects does not stand on its own.
 """
 
 from __future__ import annotations
@@ -51,9 +54,10 @@ Answer with this JSON object:
  "clips": [{{"start": seconds, "end": seconds, "score": 0-100, "title": "a hook title", \
 "reason": "one sentence on why people will watch it"}}]}}
 
-Chapters: one where each topic starts in this part. Clips: up to {max_clips} of the best moments, each \
-{min_seconds:g} to {max_seconds:g} seconds long, starting at a sentence start and ending at a sentence end, \
-that make sense on their own; score is how likely a viewer watches to the end. Use only times from the transcript.
+Chapters: one where each topic starts in this part.{hints} Clips: up to {max_clips} of the best moments, \
+each {min_seconds:g} to {max_seconds:g} seconds long, starting at a sentence start and ending at a sentence end, \
+that make sense on their own and stay on one topic; score is how likely a viewer watches to the end. Use only \
+times from the transcript.
 
 Transcript:
 """
@@ -95,8 +99,10 @@ def windows(sents: list[Sentence], budget_chars: int, overlap_seconds: float) ->
 
 
 def enrich(sents: list[Sentence], duration: float, settings: Settings, rules: ClipRules,
-           progress: Callable[[float], None], client: ChatClient | None = None) -> tuple[dict, list[dict], list[str]]:
+           progress: Callable[[float], None], client: ChatClient | None = None,
+           topic_starts: list[float] | None = None) -> tuple[dict, list[dict], list[str]]:
     """(enrichment, clips, notes) from the LLM. Raises LLMError for the caller to fall back on."""
+    topic_starts = sorted(topic_starts or [])
     client = client or ChatClient(settings.llm)
     fixed = len(SYSTEM) + len(WINDOW_PROMPT) + PROMPT_MARGIN_CHARS + 200
     spans = windows(sents, max(400, prompt_budget_chars(settings) - fixed), settings.llm.window_overlap_seconds)
@@ -107,13 +113,14 @@ def enrich(sents: list[Sentence], duration: float, settings: Settings, rules: Cl
         progress(n / steps)
         header = WINDOW_PROMPT.format(duration=duration, part=n + 1, parts=len(spans), start=sents[lo].start,
                                       end=sents[hi].end, max_clips=rules.max_clips, min_seconds=rules.min_seconds,
-                                      max_seconds=rules.max_seconds)
+                                      max_seconds=rules.max_seconds,
+                                      hints=_hints(topic_starts, sents[lo].start, sents[hi].end))
         body = _fit("\n".join(line(s) for s in sents[lo:hi + 1]),
                     prompt_budget_chars(settings) - len(SYSTEM) - len(header) - PROMPT_MARGIN_CHARS)
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": header + body}]
         answers.append(client.chat_json(messages, WINDOW_SCHEMA, validate_window))
 
-    clips = _merge_clips(answers, sents, duration, rules, notes)
+    clips = _merge_clips(answers, sents, duration, rules, notes, topic_starts)
     chapters = _merge_chapters(answers, spans, sents, duration, settings.enrich.chapter_seconds, notes)
     if len(answers) == 1:
         episode = answers[0]
@@ -160,8 +167,16 @@ def validate_window(data: dict) -> dict:
     return result
 
 
+def _hints(topic_starts: list[float], start: float, end: float) -> str:
+    inside = [t for t in topic_starts if start < t < end]
+    if not inside:
+        return ""
+    return (" The subject changes at about " + ", ".join(f"{t:.1f}" for t in inside)
+            + " seconds (found by word statistics: use them as chapter hints).")
+
+
 def _merge_clips(answers: list[dict], sents: list[Sentence], duration: float, rules: ClipRules,
-                 notes: list[str]) -> list[dict]:
+                 notes: list[str], topic_starts: list[float] | None = None) -> list[dict]:
     candidates = []
     for answer in answers:
         for item in answer["clips"]:
@@ -169,6 +184,11 @@ def _merge_clips(answers: list[dict], sents: list[Sentence], duration: float, ru
             snapped = clip_rules.snap(sents, start, end, rules, duration)
             if isinstance(snapped, str):
                 notes.append(snapped)
+                continue
+            across = clip_rules.crossed(snapped, topic_starts or [])
+            if across is not None:
+                notes.append(f"Dropped the clip {clip_rules.span_label(*snapped)}: it runs across the change of "
+                             f"subject at {clip_rules.span_label(across)}.")
                 continue
             score = parse_time(item.get("score"))
             candidates.append({

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from pipeline import db, storage, transcript
 from pipeline.config import Settings
-from pipeline.enrichment import clip_rules, heuristic, keywords, llm, llm_enrich, loudness, sentences
+from pipeline.enrichment import clip_rules, heuristic, keywords, llm, llm_enrich, loudness, sentences, topics
 from pipeline.enrichment.clip_rules import ClipRules
 from pipeline.stages.context import StageContext
 
@@ -29,12 +29,14 @@ def enrich_transcript(doc: dict, settings: Settings, options: dict | None = None
                       levels_for: Callable[[list], list[float] | None] | None = None) -> tuple[dict, list[dict]]:
     """(enrichment, clips) for a transcript; clips carry an ``id`` and obey the job's clip rules."""
     rules = clip_rules.rules_for(settings.enrich, options)
-    sents = sentences.build(transcript.all_words(doc))
+    words = transcript.all_words(doc)
+    sents = sentences.build(words)
     duration = float(doc.get("duration") or (sents[-1].end if sents else 0.0))
     if not sents:
         return {"title": "", "summary": "", "chapters": [], "keywords": [], "hashtags": [], "source": "heuristic",
                 "notes": [NO_SPEECH_NOTE], "note": NO_SPEECH_NOTE}, []
     cache: dict = {}
+    topic_starts = topics.boundaries(topics.clauses(words), settings.enrich.chapter_seconds)
 
     def levels():   # read audio.wav only if the heuristic runs
         if "levels" not in cache:
@@ -52,18 +54,19 @@ def enrich_transcript(doc: dict, settings: Settings, options: dict | None = None
 
         client = llm.ChatClient(settings.llm, on_wait=lambda: progress(reached[0]))
         try:
-            enrichment, clips, notes = llm_enrich.enrich(sents, duration, settings, rules, report, client)
+            enrichment, clips, notes = llm_enrich.enrich(sents, duration, settings, rules, report, client,
+                                                         topic_starts)
             enrichment["source"] = "llm"
             for clip in clips:
                 text = sentences.text_between(sents, clip["start"], clip["end"]).lower()
                 clip["hashtags"] = [keywords.hashtag(k) for k in enrichment["keywords"] if k.lower() in text][:3]
             if len(clips) < rules.min_clips:
-                clips = _top_up(clips, sents, enrichment["keywords"], rules, levels(), notes)
+                clips = _top_up(clips, sents, enrichment["keywords"], rules, levels(), notes, topic_starts)
             return _finish(enrichment, clips, notes)
         except llm.LLMError as exc:   # LLMAuthError is BadInput, not LLMError: it fails the job
             fallback_reason = f"{exc} Used the offline enricher instead."
     enrichment, clips = heuristic.enrich(sents, rules, settings.enrich.keyword_count, settings.enrich.chapter_seconds,
-                                         levels())
+                                         levels(), topic_starts)
     enrichment["source"] = "heuristic"
     if fallback_reason:
         enrichment["fallback_reason"] = fallback_reason
@@ -74,9 +77,11 @@ def enrich_transcript(doc: dict, settings: Settings, options: dict | None = None
     return _finish(enrichment, clips, notes)
 
 
-def _top_up(clips: list[dict], sents: list, top: list[str], rules: ClipRules, levels, notes: list[str]) -> list[dict]:
+def _top_up(clips: list[dict], sents: list, top: list[str], rules: ClipRules, levels, notes: list[str],
+            topic_starts: list[float]) -> list[dict]:
     """Fill up to min_clips with the heuristic's best clips among those that stay clear of the LLM's picks."""
-    extra = heuristic.clips(sents, top, rules, levels, limit=rules.min_clips - len(clips), around=clips)
+    extra = heuristic.clips(sents, top, rules, levels, limit=rules.min_clips - len(clips), around=clips,
+                            chapter_starts=[0.0, *topic_starts])
     filled = clip_rules.select(extra, rules.min_clips, chosen=clips)
     added = len(filled) - len(clips)
     if added:
