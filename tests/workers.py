@@ -27,7 +27,10 @@ def write_config(tmp_path: Path, **sections) -> Path:
     """A config YAML with the fast worker settings plus ``sections`` (enrich={...}, ...); point
     CLIPDESK_CONFIG at it and ``load_settings()`` / the consumer read it."""
     config = {"worker": dict(FAST_WORKER, **sections.pop("worker", {})),
-              "render": dict(FAST_RENDER, **sections.pop("render", {})), **sections}
+              "render": dict(FAST_RENDER, **sections.pop("render", {})),
+              # tests act as the operator: media from temp folders, their own servers on 127.0.0.1
+              "paths": dict({"allowed_source_dirs": ["*"]}, **sections.pop("paths", {})),
+              "network": dict({"allowed_hosts": ["127.0.0.1"]}, **sections.pop("network", {})), **sections}
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path

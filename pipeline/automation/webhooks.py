@@ -28,6 +28,7 @@ from pipeline import db, jobs
 from pipeline.backoff import Backoff
 from pipeline.config import Settings
 from pipeline.library import episodes
+from pipeline.security import network
 
 log = logging.getLogger("clipdesk.webhooks")
 
@@ -126,8 +127,10 @@ def _post(settings: Settings, row) -> tuple[int | None, str | None]:
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, body)
     try:
-        response = requests.post(row["url"], data=body, headers=headers,
-                                 timeout=settings.webhooks.timeout_seconds, allow_redirects=False)
+        response = network.post(row["url"], settings.network, data=body, headers=headers,
+                                timeout=settings.webhooks.timeout_seconds)
+    except network.RefusedFetch as exc:
+        return None, str(exc)
     except requests.RequestException as exc:
         return None, f"{type(exc).__name__}: {exc}"
     if 200 <= response.status_code < 300:
