@@ -135,7 +135,7 @@ def cmd_export(args, settings) -> int:
 
 def cmd_reprocess(args, settings) -> int:
     job_id = jobs.rework(settings, args.episode_id, args.from_stage, _dispatch, options=_options(args),
-                         priority=args.priority)
+                         priority=args.priority, trusted_path=True)
     job = jobs.get(settings, job_id)
     _print(args, job, _job_line(job))
     return 0

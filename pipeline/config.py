@@ -61,6 +61,7 @@ class TranscribeSettings:
     beam_size: int = 5
     vad_filter: bool = True
     condition_on_previous_text: bool = False
+    allow_downloads: bool = False  # hub repository ids ("org/model") may be downloaded
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pipeline.automation import feeds, inbox
 from pipeline.config import load_settings
 from pipeline.errors import BadInput, TransientError
 from pipeline.security import network
-from pipeline.stages import ingest
+from pipeline.stages import ingest, model_choice
 from pipeline.stages.context import StageContext
 
 
@@ -228,3 +228,34 @@ def dataclasses_replace_network(settings, allowed_hosts):
 
 def dataclasses_replace_download(settings, **changes):
     return dataclasses.replace(settings, download=dataclasses.replace(settings.download, **changes))
+
+
+# --- models -----------------------------------------------------------------------------------
+
+def test_an_unknown_model_name_is_refused_at_enqueue(shipped):
+    with pytest.raises(BadInput, match="Unknown model 'tiny-evil'; choose one of tiny.en, tiny, base"):
+        jobs.create(shipped, "https://example.com/talk.mp3", options={"model": "tiny-evil"})
+    assert nothing_written(shipped)
+
+
+def test_hub_models_download_only_when_allowed_and_model_folders_only_from_the_models_dir(shipped, tmp_path):
+    url = "https://example.com/talk.mp3"
+    with pytest.raises(BadInput, match="from the Hugging Face hub, which is off; set transcribe.allow_downloads: true"):
+        jobs.create(shipped, url, options={"model": "someone/whisper-backdoor"})
+    elsewhere = tmp_path / "model"
+    elsewhere.mkdir()
+    for folder in (elsewhere, shipped.data_dir / "models" / ".." / ".." / "model"):
+        with pytest.raises(BadInput, match="is not a model folder under the models dir"):
+            jobs.create(shipped, url, options={"model": str(folder)})
+    assert nothing_written(shipped)
+    # what is allowed: a folder the operator put under the models dir, a known name, a hub id once opted in
+    mine = shipped.data_dir / "models" / "my-finetune"
+    mine.mkdir(parents=True)
+    jobs.create(shipped, url, options={"model": str(mine)}, allow_duplicate=True)
+    jobs.create(shipped, url, options={"model": "base"}, allow_duplicate=True)
+    opted_in = dataclasses.replace(shipped, transcribe=dataclasses.replace(shipped.transcribe, allow_downloads=True))
+    jobs.create(opted_in, url, options={"model": "someone/whisper-large"}, allow_duplicate=True)
+    # the config's own model is held to allow_downloads at the transcribe stage, the CLI's folder anywhere
+    with pytest.raises(BadInput, match="transcribe.allow_downloads: true"):
+        model_choice.check("someone/whisper-backdoor", shipped.data_dir, allow_downloads=False, trusted=True)
+    jobs.create(shipped, url, options={"model": str(elsewhere)}, allow_duplicate=True, trusted_path=True)

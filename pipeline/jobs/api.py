@@ -84,7 +84,7 @@ def create(settings: Settings, source: str, title: str = "", priority: int = PRI
     A local path must lie under ``paths.allowed_source_dirs`` (default: the data dir and the inbox):
     the dashboard and the HTTP API pass what remote users typed. Only the CLI, whose user already
     has a shell on the machine, passes ``trusted_path=True`` to take any file it can read."""
-    options = job_options.validate(settings, options)
+    options = job_options.validate(settings, options, trusted=trusted_path)
     kind = source_kind or ingest.classify_source(source)
     duration = None
     if kind in ("path", "upload"):
@@ -190,7 +190,7 @@ def retry(settings: Settings, job_id: int, dispatch: Dispatch) -> dict:
 
 
 def rework(settings: Settings, episode_id: str, from_stage: str, dispatch: Dispatch, options: dict | None = None,
-           priority: int = PRIORITY_INTERACTIVE) -> int:
+           priority: int = PRIORITY_INTERACTIVE, trusted_path: bool = False) -> int:
     """Queue a new job for an existing episode that redoes ``from_stage`` and everything after it.
 
     Earlier stages stay done (no re-download, no re-ingest). Options are merged over the
@@ -209,7 +209,7 @@ def rework(settings: Settings, episode_id: str, from_stage: str, dispatch: Dispa
         merged = json.loads(db.last_job_options(conn, episode_id) or "{}")
         merged.pop("full_episode", None)   # a full render is asked for each time, not inherited
         merged.update(options or {})
-        merged = job_options.validate(settings, merged)
+        merged = job_options.validate(settings, merged, trusted=trusted_path)
         db.clear_stages(conn, episode_id, ALL_STAGES[ALL_STAGES.index(from_stage):])
         now = time.time()
         job_id = db.insert_job(conn, episode_id, priority, json.dumps(merged), now, settings.worker.max_attempts)
