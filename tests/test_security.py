@@ -12,12 +12,14 @@ import io
 import os
 import re
 import threading
+from pathlib import Path
 
 import pytest
 from media_server import MediaServer
+from streamlit.testing.v1 import AppTest
 
 from pipeline import db, jobs
-from pipeline.automation import feeds, inbox
+from pipeline.automation import feeds, inbox, webhooks
 from pipeline.config import load_settings
 from pipeline.errors import BadInput, TransientError
 from pipeline.security import network
@@ -259,3 +261,96 @@ def test_hub_models_download_only_when_allowed_and_model_folders_only_from_the_m
     with pytest.raises(BadInput, match="transcribe.allow_downloads: true"):
         model_choice.check("someone/whisper-backdoor", shipped.data_dir, allow_downloads=False, trusted=True)
     jobs.create(shipped, url, options={"model": str(elsewhere)}, allow_duplicate=True, trusted_path=True)
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+def deliver_once(settings, server) -> tuple:
+    """One real delivery of a recorded body to the local receiver; returns (request, delivery JSON)."""
+    _, job_id = jobs.create(settings, "https://example.com/hooked.mp3")
+    with db.session(settings.app_db_path) as conn:
+        delivery_id = db.insert_webhook_delivery(conn, job_id, server.url("/hook"), "job.succeeded",
+                                                 b'{"event": "job.succeeded", "job": {"job_id": 1}}', 0.0)
+    assert webhooks.attempt(settings, delivery_id) is None
+    [post] = server.received("/hook")
+    return post, webhooks.deliveries(settings, job_id)[0]
+
+
+def test_a_receiver_refuses_replayed_and_tampered_deliveries(settings, server, monkeypatch):
+    monkeypatch.setenv(settings.webhooks.secret_env, "receiver-shared-secret")
+    server.serve("/hook", b"ok", "text/plain")
+    post, delivery = deliver_once(settings, server)
+    timestamp, signature = post.headers["X-Clipdesk-Timestamp"], post.headers["X-Clipdesk-Signature"]
+    assert delivery["signed"] is True and signature.startswith(f"t={timestamp},v1=")
+    secret = "receiver-shared-secret"
+    assert webhooks.verify(secret, timestamp, signature, post.body)                     # as delivered: accepted
+    assert not webhooks.verify(secret, timestamp, signature, post.body, now=int(timestamp) + 301)  # replayed later
+    assert not webhooks.verify(secret, timestamp, signature, post.body.replace(b"1}", b"2}"))     # body changed
+    assert not webhooks.verify(secret, str(int(timestamp) + 60), signature, post.body)            # timestamp moved
+    assert not webhooks.verify("another secret", timestamp, signature, post.body)
+
+
+def test_a_delivery_without_a_secret_goes_out_marked_unsigned(settings, server, monkeypatch):
+    monkeypatch.delenv(settings.webhooks.secret_env, raising=False)
+    server.serve("/hook", b"ok", "text/plain")
+    post, delivery = deliver_once(settings, server)
+    assert "X-Clipdesk-Signature" not in post.headers and "X-Clipdesk-Timestamp" not in post.headers
+    assert delivery["signed"] is False and delivery["status"] == "delivered"
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+
+
+def dashboard_config(tmp_path, monkeypatch, text: str, name: str = "dashboard.yaml") -> None:
+    config = tmp_path / name   # the dashboard caches settings per config path
+    config.write_text(text)
+    monkeypatch.setenv("CLIPDESK_CONFIG", str(config))
+
+
+def test_ten_wrong_dashboard_passwords_in_a_row_are_throttled_and_logged(settings, tmp_path, monkeypatch, caplog):
+    dashboard_config(tmp_path, monkeypatch, "dashboard:\n  password_env: CLIPDESK_TEST_PASSWORD\n")
+    monkeypatch.setenv("CLIPDESK_TEST_PASSWORD", "correct horse")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    answers = []
+    for attempt in range(10):
+        at.text_input(key="password_input").input(f"guess {attempt}")
+        at.button[0].click().run()
+        [error] = at.error
+        answers.append(error.value)
+    assert answers[:3] == ["Wrong password."] * 3                       # a typo or two costs nothing
+    assert answers[3] == "Wrong password. Try again in 1 s."
+    delays = [int(re.search(r"in (\d+) s", a).group(1)) for a in answers[3:] if a.startswith("Wrong")]
+    assert delays == sorted(delays) and len(set(delays)) == len(delays)   # each checked failure waits longer
+    refused = [a for a in answers if a.startswith("Too many wrong passwords; try again in")]
+    assert refused and len(refused) + len(delays) == 7                  # blocked guesses were not even checked
+    at.text_input(key="password_input").input("correct horse")         # right, but still inside the delay
+    at.button[0].click().run()
+    assert at.error[0].value.startswith("Too many wrong passwords") and not at.metric
+    logged = [r.getMessage() for r in caplog.records if "dashboard password: failed attempt" in r.getMessage()]
+    assert len(logged) == 3 + len(delays)
+
+
+def test_the_overview_warns_when_the_dashboard_listens_beyond_localhost_without_a_password(settings, tmp_path,
+                                                                                        monkeypatch):
+    dashboard_config(tmp_path, monkeypatch, "dashboard:\n  address: 0.0.0.0\n")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert [t.value for t in at.title] == ["Overview"]
+    assert any("listens on `0.0.0.0` without a password" in w.value for w in at.warning)
+    dashboard_config(tmp_path, monkeypatch, "dashboard:\n  address: 127.0.0.1\n", name="local.yaml")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not any("without a password" in w.value for w in at.warning)
+
+
+def test_the_job_page_marks_unsigned_webhook_deliveries(settings, server, monkeypatch):
+    monkeypatch.delenv(settings.webhooks.secret_env, raising=False)
+    server.serve("/hook", b"ok", "text/plain")
+    deliver_once(settings, server)
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.switch_page("pages/jobs.py")
+    at.query_params.update({"job": "1"})
+    at.run()
+    assert any("went out unsigned" in w.value for w in at.warning)
+    [deliveries] = [d.value for d in at.dataframe if "Signature" in d.value.columns]
+    assert list(deliveries["Signature"]) == ["UNSIGNED"]
