@@ -9,12 +9,16 @@ the local test servers can play allowed hosts. A name that resolves to loopback 
 import dataclasses
 import http.server
 import io
+import json
 import os
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from media_server import MediaServer
 from streamlit.testing.v1 import AppTest
 
@@ -218,9 +222,13 @@ def test_uploads_cannot_escape_their_folder_nor_name_another_file(shipped, tmp_p
 def test_the_cli_still_takes_any_readable_file_and_anywhere_is_an_explicit_choice(shipped, settings, tmp_path):
     outside = tmp_path / "mine.mp4"
     outside.write_bytes(b"\x00" * 10)
-    episode_id, _ = jobs.create(shipped, str(outside), trusted_path=True)
-    assert episode_id
-    assert settings.paths.allowed_source_dirs == ("*",)
+    env = dict(os.environ, CLIPDESK_DATA_DIR=str(shipped.data_dir))   # the shipped config
+    env.pop("CLIPDESK_CONFIG", None)
+    done = subprocess.run([sys.executable, "-m", "pipeline", "enqueue", str(outside), "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert jobs.get(shipped, json.loads(done.stdout)["job_id"])["status"] == "queued"
+    assert settings.paths.allowed_source_dirs == ("*",)   # the test operator chose "anywhere" explicitly
     assert jobs.create(settings, str(outside))[0]
 
 
