@@ -26,6 +26,7 @@ from pipeline import db, jobs
 from pipeline.automation import feeds, inbox, webhooks
 from pipeline.config import load_settings
 from pipeline.errors import BadInput, TransientError
+from pipeline.ops import serve
 from pipeline.security import network
 from pipeline.stages import ingest, model_choice
 from pipeline.stages.context import StageContext
@@ -362,3 +363,9 @@ def test_the_job_page_marks_unsigned_webhook_deliveries(settings, server, monkey
     assert any("went out unsigned" in w.value for w in at.warning)
     [deliveries] = [d.value for d in at.dataframe if "Signature" in d.value.columns]
     assert list(deliveries["Signature"]) == ["UNSIGNED"]
+
+
+def test_streamlits_upload_limit_follows_the_config(settings):
+    small = dataclasses.replace(settings, dashboard=dataclasses.replace(settings.dashboard, max_upload_mb=123))
+    command = serve.dashboard_command(small)
+    assert command[command.index("--server.maxUploadSize") + 1] == "123"

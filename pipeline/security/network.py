@@ -152,11 +152,11 @@ def youtube_dl(params: dict, network: NetworkSettings):
     ``Session.get_redirect_target`` for every hop). Other handlers (urllib with file://,
     websockets, curl_cffi) are not registered, and ffmpeg is never asked to fetch a URL.
     """
-    return _guarded_classes()[0](params, network)
+    return _checked_youtube_dl_class()(params, network)
 
 
 @functools.cache
-def _guarded_classes():
+def _checked_youtube_dl_class():
     """Built on first use: importing yt-dlp costs ~0.5 s, and webhooks or feeds alone do not need it."""
     import yt_dlp
     from yt_dlp.networking._requests import RequestsRH, RequestsSession
@@ -197,11 +197,11 @@ def _guarded_classes():
             return self.build_request_director([handler])
 
         def urlopen(self, req):
-            url = req if isinstance(req, str) else req.url
+            url = req if isinstance(req, str) else getattr(req, "url", None) or getattr(req, "full_url", "")
             try:
                 check_url(url, self._network)
             except RefusedFetch as exc:
                 raise refuse(exc) from exc
             return super().urlopen(req)
 
-    return CheckedYoutubeDL, CheckedRequestsRH
+    return CheckedYoutubeDL
