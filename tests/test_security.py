@@ -25,7 +25,7 @@ from streamlit.testing.v1 import AppTest
 from pipeline import db, jobs
 from pipeline.automation import feeds, inbox, webhooks
 from pipeline.config import load_settings
-from pipeline.errors import BadInput, TransientError
+from pipeline.errors import BadInput, ConfigError, TransientError
 from pipeline.ops import serve
 from pipeline.security import network
 from pipeline.stages import ingest, model_choice
@@ -369,3 +369,16 @@ def test_streamlits_upload_limit_follows_the_config(settings):
     small = dataclasses.replace(settings, dashboard=dataclasses.replace(settings.dashboard, max_upload_mb=123))
     command = serve.dashboard_command(small)
     assert command[command.index("--server.maxUploadSize") + 1] == "123"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("network:\n  allowed_hosts: ['not a host!']\n", "network.allowed_hosts: must be host names, IP addresses or networks"),
+    ("paths:\n  allowed_source_dirs: ['*', /srv]\n", "paths.allowed_source_dirs: must be folders, or [\"*\"] alone"),
+    ("download:\n  max_filesize_mb: 0\n", "download.max_filesize_mb: must be a number of megabytes"),
+    ("transcribe:\n  allow_downloads: 'yes'\n", "transcribe.allow_downloads: must be true or false"),
+])
+def test_security_settings_are_validated_with_the_key(tmp_path, text, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(config)
