@@ -557,7 +557,7 @@ def start_latency(count: int, events: int, args) -> list[dict]:
             time.sleep(args.idle_seconds)
             results = []
             for _ in range(args.latency_runs):
-                _, job_id = jobs.enqueue(settings, str(clip), queue_worker.dispatch)
+                _, job_id = jobs.enqueue(settings, str(clip), queue_worker.dispatch, trusted_path=True)
                 wait_for_end(settings, job_id, timeout=600)
                 results.append(start_delays(settings, job_id))
                 time.sleep(rng.uniform(*args.idle_gap))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import math
 import os
 import re
 import sqlite3
@@ -19,6 +20,9 @@ import streamlit as st
 from pipeline.config import Settings, load_settings
 from pipeline.errors import PipelineError
 from pipeline.jobs import states
+from pipeline.security.throttle import Throttle
+
+LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 
 # Page files, as registered by dashboard.py (st.switch_page / st.page_link take these paths).
 OVERVIEW = "pages/overview.py"
@@ -138,12 +142,39 @@ def password_gate(settings: Settings) -> None:
         given = st.text_input("Password", type="password", key="password_input")
         submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
     if submitted:
-        if hmac.compare_digest(given.encode(), expected.encode()):
+        client, throttle = _client(), _password_throttle()
+        wait = throttle.wait(client)
+        if wait > 0:   # not even checked: guessing gets slower and slower
+            st.error(f"Too many wrong passwords; try again in {math.ceil(wait)} s.", icon=":material/lock_clock:")
+            st.stop()
+        if hmac.compare_digest(given.encode(), expected.encode()):   # constant time: no timing hints
+            throttle.succeeded(client)
             st.session_state["signed_in"] = True
             st.session_state.pop("password_input", None)
             st.rerun()
-        st.error("Wrong password.", icon=":material/lock:")
+        delay = throttle.failed(client)
+        st.error("Wrong password." + (f" Try again in {math.ceil(delay)} s." if delay else ""), icon=":material/lock:")
     st.stop()
+
+
+@st.cache_resource
+def _password_throttle() -> Throttle:
+    """One per dashboard process, shared by every browser session (a new tab must not reset it)."""
+    return Throttle("dashboard password")
+
+
+def _client() -> str:
+    """The connecting address (behind a reverse proxy, the proxy's: then every client shares one delay)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "unknown"   # None without a browser connection
+
+
+def exposure_warning(settings: Settings) -> None:
+    """Warn when the dashboard is reachable from other machines and nothing asks who they are."""
+    if settings.dashboard.address not in LOCAL_ADDRESSES and not settings.dashboard.password_env:
+        st.warning(f"The dashboard listens on `{settings.dashboard.address}` without a password: anyone who can "
+                   "reach this machine can use it. Set `dashboard.password_env` or bind to 127.0.0.1 "
+                   "(see Security in the README).", icon=":material/lock_open:")
 
 
 def notify(kind: str, message: str) -> None:

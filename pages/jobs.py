@@ -11,6 +11,7 @@ import streamlit as st
 
 from pages import _common as c
 from pipeline import jobs
+from pipeline.automation import webhooks
 from pipeline.errors import PipelineError
 from pipeline.jobs import states
 from pipeline.ops import stats
@@ -216,6 +217,26 @@ def details(job_id: int, status_at_page_run: str) -> None:
         } for u in units]), hide_index=True, column_config={
             "Progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
         })
+    webhook_deliveries(job_id)
+
+
+def signed_text(signed: bool | None) -> str:
+    return {True: "signed", False: "UNSIGNED", None: "not sent yet"}[signed]
+
+
+def webhook_deliveries(job_id: int) -> None:
+    """Each webhook delivery of the job; one sent without a secret is flagged: anyone could forge it."""
+    sent = webhooks.deliveries(settings, job_id)
+    if not sent:
+        return
+    if any(d["signed"] is False for d in sent):
+        st.warning(f"Webhooks of this job went out unsigned: receivers cannot tell them from forgeries. Put a "
+                   f"secret in the environment variable {settings.webhooks.secret_env} (webhooks.secret_env).",
+                   icon=":material/gpp_maybe:")
+    st.dataframe(pd.DataFrame([{
+        "Webhook": d["url"], "Event": d["event"], "Status": d["status"], "Signature": signed_text(d["signed"]),
+        "Attempts": d["attempts"], "Error": d["last_error"] or "",
+    } for d in sent]), hide_index=True)
 
 
 details(job_id, job["status"])

@@ -29,7 +29,8 @@ def inbox_files() -> list[Path]:
     folder = inbox.inbox_dir(settings)
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "~"))
+    return sorted((p for p in folder.iterdir() if p.is_file() and not p.is_symlink()   # a link could point anywhere
+                   and not p.name.startswith((".", "~"))
                    and p.suffix.lower().lstrip(".") in inbox.MEDIA_EXTENSIONS), key=lambda p: p.name.lower())
 
 
@@ -149,7 +150,8 @@ with tab_urls:
 with tab_server:
     local_path = st.text_input("A file path on the server", key="local_path",
                                placeholder="/srv/media/episode-42.mp4",
-                               help="A file the Clipdesk server can read. It is copied; the original stays untouched.")
+                               help="A file in the data dir, the inbox or paths.allowed_source_dirs on the "
+                                    "Clipdesk server. It is copied; the original stays untouched.")
     waiting = inbox_files()
     inbox_picks = st.multiselect(f"Files in the inbox folder ({inbox.inbox_dir(settings)})", [str(p) for p in waiting],
                                  key="inbox_picks", format_func=lambda p: Path(p).name,

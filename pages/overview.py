@@ -12,6 +12,7 @@ from pipeline.ops import stats
 
 settings = c.settings()
 st.title("Overview")
+c.exposure_warning(settings)
 
 
 def worker_status(overview: dict) -> None:

@@ -11,10 +11,7 @@ settings = c.settings()
 st.title("Settings & health")
 st.caption(f"Config file: `{settings.source}` · data dir: `{settings.data_dir}`")
 
-if settings.dashboard.address not in ("127.0.0.1", "localhost", "::1") and not settings.dashboard.password_env:
-    st.warning(f"The dashboard listens on `{settings.dashboard.address}` without a password: anyone who can "
-               "reach this machine can use it. Set `dashboard.password_env` or bind to 127.0.0.1.",
-               icon=":material/lock_open:")
+c.exposure_warning(settings)
 
 
 @st.cache_data(ttl=300, show_spinner="Checking ffmpeg…")

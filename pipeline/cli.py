@@ -54,7 +54,8 @@ def _episode_text(summary: dict) -> str:
 
 
 def cmd_run(args, settings) -> int:
-    episode_id, job_id = jobs.create(settings, args.source, title=args.title or "", options=_options(args))
+    episode_id, job_id = jobs.create(settings, args.source, title=args.title or "", options=_options(args),
+                                      trusted_path=True)   # a shell user may name any file they can read
     status = runner.run_until_done(settings, job_id)
     summary = episodes.summary(settings, episode_id)
     job = jobs.get(settings, job_id)
@@ -66,7 +67,7 @@ def cmd_enqueue(args, settings) -> int:
     try:
         episode_id, job_id = jobs.enqueue(settings, args.source, _dispatch, title=args.title or "",
                                           priority=args.priority, options=_options(args),
-                                          allow_duplicate=args.allow_duplicate)
+                                          allow_duplicate=args.allow_duplicate, trusted_path=True)
     except DuplicateSource as exc:   # automation gets the existing episode to reprocess or poll
         _print(args, {"error": str(exc), "duplicate_of": exc.episode_id}, f"error: {exc}")
         return 1
@@ -134,7 +135,7 @@ def cmd_export(args, settings) -> int:
 
 def cmd_reprocess(args, settings) -> int:
     job_id = jobs.rework(settings, args.episode_id, args.from_stage, _dispatch, options=_options(args),
-                         priority=args.priority)
+                         priority=args.priority, trusted_path=True)
     job = jobs.get(settings, job_id)
     _print(args, job, _job_line(job))
     return 0

@@ -9,6 +9,7 @@ Relative paths resolve against the project root (the folder holding ``config/``)
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import typing
@@ -27,7 +28,8 @@ DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipeline.yaml"
 class PathSettings:
     data_dir: Path = Path("data")
     fonts_dir: Path = Path("assets/fonts")
-    # Local files may be ingested only from these folders (and the data dir); empty = from anywhere.
+    # Paths given through the dashboard or the HTTP API must lie under these folders; empty = the data
+    # dir and the inbox only; ["*"] = anywhere the worker can read. The CLI is not limited.
     allowed_source_dirs: tuple[str, ...] = ()
 
 
@@ -59,6 +61,7 @@ class TranscribeSettings:
     beam_size: int = 5
     vad_filter: bool = True
     condition_on_previous_text: bool = False
+    allow_downloads: bool = False  # hub repository ids ("org/model") may be downloaded
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,13 @@ class DownloadSettings:
     rate_limit: str = ""
     socket_timeout: float = 30.0
     retries: int = 5
+    max_filesize_mb: int = 10240   # a download stops (and the job fails) past this size
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Outbound fetches (issue 17): hosts or networks exempt from the private-address refusal."""
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,7 @@ class Settings:
     render: RenderSettings = field(default_factory=RenderSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
     download: DownloadSettings = field(default_factory=DownloadSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
     inbox: InboxSettings = field(default_factory=InboxSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     source: Path | None = None
@@ -274,6 +285,11 @@ _RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "download.rate_limit": (lambda v: v == "" or _is_rate(v), "must be empty or a rate like '2M' or '500K'"),
     "download.socket_timeout": (lambda v: 1 <= v <= 600, "must be between 1 and 600"),
     "download.retries": (lambda v: 0 <= v <= 50, "must be between 0 and 50"),
+    "download.max_filesize_mb": (lambda v: 1 <= v <= 10_000_000, "must be a number of megabytes, at least 1"),
+    "network.allowed_hosts": (lambda v: all(_is_host_or_network(h) for h in v),
+                              "must be host names, IP addresses or networks like '10.0.0.0/8'"),
+    "paths.allowed_source_dirs": (lambda v: "*" not in v or v == ("*",),
+                                  "must be folders, or [\"*\"] alone for anywhere"),
     "inbox.stable_seconds": (lambda v: 0 <= v <= 3600, "must be between 0 and 3600"),
     "webhooks.urls": (lambda v: all(u.startswith(("http://", "https://")) for u in v),
                       "must be http:// or https:// URLs"),
@@ -292,6 +308,15 @@ def _is_rate(value: str) -> bool:
     """A yt-dlp rate limit: bytes per second with an optional K/M/G suffix."""
     number = value[:-1] if value[-1:].upper() in ("K", "M", "G") else value
     return number.replace(".", "", 1).isdigit()
+
+
+def _is_host_or_network(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+        return True
+    except ValueError:
+        return bool(re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?",
+                                 value))
 
 
 def _is_hex_color(value: str) -> bool:
@@ -313,7 +338,8 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     paths = settings.paths
     data_dir = Path(os.environ.get("CLIPDESK_DATA_DIR") or paths.data_dir)
     paths = dataclasses.replace(paths, data_dir=_resolve(data_dir), fonts_dir=_resolve(paths.fonts_dir),
-                                allowed_source_dirs=tuple(str(_resolve(Path(d))) for d in paths.allowed_source_dirs))
+                                allowed_source_dirs=tuple(d if d == "*" else str(_resolve(Path(d)))
+                                                          for d in paths.allowed_source_dirs))
     if settings.enrich.min_clip_seconds > settings.enrich.max_clip_seconds:
         raise ConfigError("enrich.min_clip_seconds: must not be larger than enrich.max_clip_seconds")
     if settings.render.caption_preset not in settings.render.caption_presets:

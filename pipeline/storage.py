@@ -34,6 +34,11 @@ def sweep_trash(data_dir: Path) -> None:
         remove_tree(leftover)
 
 
+def inbox_dir(data_dir: Path, configured: str = "") -> Path:
+    """The watch folder: ``inbox.dir`` (relative = under the data dir), default ``<data_dir>/inbox``."""
+    return Path(data_dir) / (configured or "inbox")
+
+
 def uploads_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "uploads"
 

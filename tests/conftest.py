@@ -1,5 +1,6 @@
 """Shared fixtures: real settings on a temp data dir, real generated media, one real transcript."""
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -16,9 +17,27 @@ from pipeline.config import load_settings  # noqa: E402
 
 @pytest.fixture
 def settings(tmp_path, monkeypatch):
+    """The shipped defaults, except that tests act as the operator: they take media from temp folders
+    anywhere and fetch from their own servers on 127.0.0.1 (tests/test_security.py uses the defaults)."""
     monkeypatch.setenv("CLIPDESK_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("CLIPDESK_CONFIG", raising=False)
-    return load_settings()
+    return as_test_operator(load_settings())
+
+
+def as_test_operator(settings):
+    return dataclasses.replace(
+        settings, paths=dataclasses.replace(settings.paths, allowed_source_dirs=("*",)),
+        network=dataclasses.replace(settings.network, allowed_hosts=TEST_ALLOWED_HOSTS))
+
+
+TEST_ALLOWED_HOSTS = ("127.0.0.1",)
+
+
+def operator_config(folder: Path) -> Path:
+    """The same two exceptions as a config file, for CLI subprocesses."""
+    path = folder / "test-operator.yaml"
+    path.write_text(f"paths:\n  allowed_source_dirs: ['*']\nnetwork:\n  allowed_hosts: {list(TEST_ALLOWED_HOSTS)}\n")
+    return path
 
 
 @pytest.fixture(scope="session")

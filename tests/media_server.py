@@ -30,6 +30,8 @@ class Route:
     body: bytes
     content_type: str
     status: int = 200
+    headers: dict = field(default_factory=dict)
+    endless: bool = False   # repeat body forever, announcing no length
 
 
 @dataclass
@@ -87,6 +89,15 @@ class MediaServer:
         with self._lock:
             self.routes[path] = Route(body, content_type, status)
 
+    def redirect(self, path: str, location: str, status: int = 302) -> None:
+        with self._lock:
+            self.routes[path] = Route(b"", "text/plain", status, {"Location": location})
+
+    def endless(self, path: str, chunk: bytes, content_type: str = "video/mp4") -> None:
+        """``chunk`` repeated until the client hangs up, with no Content-Length (a hostile media host)."""
+        with self._lock:
+            self.routes[path] = Route(chunk, content_type, endless=True)
+
     def fail(self, path: str, statuses: list[int]) -> None:
         """The next len(statuses) requests to ``path`` get these status codes, then the route answers."""
         with self._lock:
@@ -132,6 +143,10 @@ class MediaServer:
             return self._send(handler, forced, b"", "text/plain", method)
         if route is None:
             return self._send(handler, 404, b"not found", "text/plain", method)
+        if route.endless:
+            return self._stream_forever(handler, route, method)
+        if route.headers:
+            return self._send(handler, route.status, route.body, route.content_type, method, route.headers)
         payload, status, extra = route.body, route.status, {"Accept-Ranges": "bytes"}
         ranged = handler.headers.get("Range", "")
         if status == 200 and ranged.startswith("bytes="):
@@ -144,6 +159,21 @@ class MediaServer:
             extra["Content-Range"] = f"bytes {start}-{end}/{len(payload)}"
             payload, status = payload[start:end + 1], 206
         self._send(handler, status, payload, route.content_type, method, extra, cut)
+
+    @staticmethod
+    def _stream_forever(handler, route: Route, method: str) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", route.content_type)
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        if method == "HEAD":
+            return
+        try:
+            while True:
+                handler.wfile.write(route.body)
+        except (BrokenPipeError, ConnectionResetError):   # the client stopped reading: the test's point
+            pass
 
     @staticmethod
     def _send(handler, status: int, payload: bytes, content_type: str, method: str, headers: dict | None = None,

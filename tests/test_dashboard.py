@@ -61,7 +61,7 @@ def finished(tmp_path_factory):
         mp.setenv("CLIPDESK_DATA_DIR", str(root / "data"))
         mp.setenv("CLIPDESK_CONFIG", str(root / "fast.yaml"))
         settings = load_settings()
-        episode_id, job_id = jobs.create(settings, str(video))
+        episode_id, job_id = jobs.create(settings, str(video), trusted_path=True)
         assert runner.run_job(settings, job_id) == "succeeded"
         summary = episodes.summary(settings, episode_id)
     assert len(summary["clips"]) >= 2, "the speech sample should yield several clips"
@@ -159,7 +159,7 @@ def failed_job(folder, name: str) -> tuple[str, int]:
     settings = load_settings()
     bad = folder / name
     bad.write_text(f"{name} is not a video")
-    episode_id, job_id = jobs.create(settings, str(bad))
+    episode_id, job_id = jobs.create(settings, str(bad), trusted_path=True)
     assert runner.run_job(settings, job_id) == "failed"
     return episode_id, job_id
 
@@ -238,8 +238,8 @@ def test_overview_warns_when_no_worker_is_running(empty_dir):
 @pytest.mark.slow
 def test_overview_counts_match_the_database(finished_dir):
     settings = load_settings()
-    jobs.create(settings, str(mediagen.DATA / "speech.opus"))          # queued
-    _, to_cancel = jobs.create(settings, str(mediagen.DATA / "speech.opus"))
+    jobs.create(settings, str(mediagen.DATA / "speech.opus"), trusted_path=True)          # queued
+    _, to_cancel = jobs.create(settings, str(mediagen.DATA / "speech.opus"), trusted_path=True)
     jobs.cancel(settings, to_cancel)                                   # cancelled
     at = open_page(OVERVIEW)
     metrics = {m.label: m.value for m in at.metric}
@@ -340,8 +340,8 @@ def test_bulk_retry_requeues_every_failed_job_shown(queue, finished_dir):
 @pytest.mark.slow
 def test_bulk_cancel_stops_only_the_picked_jobs(queue, finished_dir):
     settings = load_settings()
-    first = jobs.enqueue(settings, str(mediagen.DATA / "speech.opus"), queue.dispatch)[1]
-    second = jobs.enqueue(settings, str(mediagen.DATA / "speech.opus"), queue.dispatch)[1]
+    first = jobs.enqueue(settings, str(mediagen.DATA / "speech.opus"), queue.dispatch, trusted_path=True)[1]
+    second = jobs.enqueue(settings, str(mediagen.DATA / "speech.opus"), queue.dispatch, trusted_path=True)[1]
     at = open_page(JOBS)
     at.multiselect(key="bulk_pick").select(second).run()
     button(at, "Cancel picked").click().run()
@@ -353,7 +353,7 @@ def test_bulk_cancel_stops_only_the_picked_jobs(queue, finished_dir):
 @pytest.mark.slow
 def test_cancel_then_retry_from_the_job_detail(queue, finished_dir):
     settings = load_settings()
-    _, job_id = jobs.enqueue(settings, str(mediagen.DATA / "speech.opus"), queue.dispatch)
+    _, job_id = jobs.enqueue(settings, str(mediagen.DATA / "speech.opus"), queue.dispatch, trusted_path=True)
     at = open_page(JOBS, {"job": str(job_id)})
     assert at.selectbox(key="job_pick").value == job_id
     cancel = button(at, "Cancel")
@@ -386,6 +386,11 @@ def test_new_episode_with_a_missing_local_path_shows_the_error(empty_dir):
     at.button(key="process").click().run()
     assert not at.exception
     assert [e.value for e in at.error] == [f"File not found: {missing}"]
+    outside = str(mediagen.DATA / "speech.opus")   # exists, but outside the data dir and the inbox
+    at.text_input(key="local_path").input(outside)
+    at.button(key="process").click().run()
+    assert [e.value for e in at.error] == [f"'{outside}' is outside the folders files may be taken from; "
+                                           f"see paths.allowed_source_dirs."]
     assert not jobs.list_jobs(load_settings())
 
 
@@ -397,7 +402,9 @@ def test_new_episode_with_nothing_chosen_says_what_to_add(empty_dir):
 
 @pytest.mark.slow
 def test_new_episode_with_a_local_path_queues_a_job_once(queue, finished_dir):
-    source = mediagen.DATA / "speech.opus"
+    source = finished_dir / "media" / "speech.opus"   # under the data dir: a path the dashboard may take
+    source.parent.mkdir()
+    shutil.copyfile(mediagen.DATA / "speech.opus", source)
     at = open_page(NEW_EPISODE)
     at.text_input(key="local_path").input(str(source))
     at.text_input(key="title").input("My talk")
@@ -663,7 +670,8 @@ def test_review_saves_edited_title_summary_and_keywords(finished_dir, finished):
 @pytest.mark.slow
 def test_review_shows_progress_while_its_job_waits(finished_dir):
     settings = load_settings()
-    episode_id, job_id = jobs.create(settings, str(mediagen.DATA / "speech.opus"), title="Waiting episode")
+    episode_id, job_id = jobs.create(settings, str(mediagen.DATA / "speech.opus"), title="Waiting episode",
+                                     trusted_path=True)
     at = open_page(REVIEW, {"episode": episode_id})
     assert f"Job #{job_id} is queued" in "\n".join(i.value for i in at.info)
     assert "Clips appear here once the episode is processed." in texts(at)

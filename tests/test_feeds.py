@@ -8,6 +8,7 @@ import time
 
 import mediagen
 import pytest
+from conftest import operator_config
 from media_server import MediaServer
 
 from pipeline import db, jobs
@@ -167,7 +168,7 @@ def test_atom_entries_keep_ids_media_links_titles_and_dates(settings, server):
             "<entry><id>https://example.org/id-is-no-link</id><title>Nothing to fetch</title></entry>"
             "</feed>").encode()
     server.serve("/atom.xml", body, "application/atom+xml")
-    listing = download.list_entries(server.url("/atom.xml"), settings.download)
+    listing = download.list_entries(server.url("/atom.xml"), settings)
     assert (listing.kind, listing.title) == ("atom", "Tom & Jerry\u2019s show")
     assert [(e.entry_id, e.url, e.title, e.published_at) for e in listing.entries] == [
         ("urn:ep:old", server.url("/media/ep1.mp4"), "Old <one>", 1767323045.0),      # relative link resolved
@@ -214,9 +215,9 @@ def test_adding_a_single_video_or_the_same_feed_twice_is_refused(settings, serve
 
 
 @pytest.mark.slow
-def test_cli_feeds_add_list_check_remove_speak_json(settings, server):
+def test_cli_feeds_add_list_check_remove_speak_json(settings, server, tmp_path):
     server.rss("/feed.xml", items(1))
-    env = dict(os.environ, CLIPDESK_DATA_DIR=str(settings.data_dir))
+    env = dict(os.environ, CLIPDESK_DATA_DIR=str(settings.data_dir), CLIPDESK_CONFIG=str(operator_config(tmp_path)))
 
     def cli(*args):
         done = subprocess.run([sys.executable, "-m", "pipeline", "feeds", *args, "--json"], cwd=ROOT, env=env,

@@ -103,7 +103,7 @@ def test_the_worker_tick_queues_due_feed_entries_and_stable_inbox_files_on_the_r
                                                                                          tmp_path):
     """queue_worker.automation_tick (the minute-by-minute periodic task) wired to the real Huey queue."""
     config = tmp_path / "tick.yaml"
-    config.write_text("inbox:\n  stable_seconds: 0\n")
+    config.write_text("inbox:\n  stable_seconds: 0\nnetwork:\n  allowed_hosts: [127.0.0.1]\n")
     folder = inbox.inbox_dir(settings)
     folder.mkdir(parents=True)
     (folder / "dropped.mp4").write_bytes(talk_bytes)

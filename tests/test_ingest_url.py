@@ -9,6 +9,7 @@ import sys
 import ffmpeg
 import mediagen
 import pytest
+from conftest import operator_config
 from media_server import MediaServer
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
@@ -136,10 +137,10 @@ def test_the_same_url_twice_is_offered_as_reprocess_not_duplicated(settings, ser
     assert second != first
 
 
-def test_cli_enqueue_reports_the_duplicate_episode_as_json(settings, server):
+def test_cli_enqueue_reports_the_duplicate_episode_as_json(settings, server, tmp_path):
     url = server.url("/media/talk.mp4")
     first, _ = jobs.create(settings, url)
-    env = dict(os.environ, CLIPDESK_DATA_DIR=str(settings.data_dir))
+    env = dict(os.environ, CLIPDESK_DATA_DIR=str(settings.data_dir), CLIPDESK_CONFIG=str(operator_config(tmp_path)))
     done = subprocess.run([sys.executable, "-m", "pipeline", "enqueue", url, "--json"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1

@@ -53,7 +53,7 @@ def test_missing_path_and_folder_are_rejected_before_queueing(settings, tmp_path
         jobs.create(settings, str(tmp_path / "nope.mp4"))
     with pytest.raises(BadInput, match="is a folder"):
         jobs.create(settings, str(tmp_path))
-    with pytest.raises(BadInput, match="Only http"):
+    with pytest.raises(BadInput, match="only http:// and https://"):
         jobs.create(settings, "ftp://example.com/a.mp3")
 
 

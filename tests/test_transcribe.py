@@ -7,7 +7,7 @@ from pathlib import Path
 import mediagen
 import numpy as np
 import pytest
-from conftest import ROOT, word_error_rate
+from conftest import ROOT, as_test_operator, word_error_rate
 
 from pipeline import jobs, storage
 from pipeline.config import TranscribeSettings, load_settings
@@ -260,7 +260,7 @@ def no_clip_settings(tmp_path, monkeypatch):
     config.write_text("enrich:\n  min_clip_seconds: 600\n  max_clip_seconds: 1800\n", encoding="utf-8")
     monkeypatch.setenv("CLIPDESK_CONFIG", str(config))
     monkeypatch.setenv("CLIPDESK_DATA_DIR", str(tmp_path / "data"))
-    return load_settings()
+    return as_test_operator(load_settings())
 
 
 def run_file(settings, path: Path) -> tuple[str, dict]:

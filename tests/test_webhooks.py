@@ -43,8 +43,11 @@ def wait_for_deliveries():
             assert not thread.is_alive()
 
 
-def expected_signature(body: bytes) -> str:
-    return "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+def expected_signature(post) -> str:
+    """Recomputed as a receiver would: HMAC-SHA256 over "<timestamp>." + raw body."""
+    timestamp = post.headers["X-Clipdesk-Timestamp"]
+    return f"t={timestamp},v1=" + hmac.new(SECRET.encode(), f"{timestamp}.".encode() + post.body,
+                                           hashlib.sha256).hexdigest()
 
 
 def test_a_succeeded_job_is_posted_with_a_correct_signature_and_its_summary(settings, receiver, talk, monkeypatch):
@@ -55,16 +58,19 @@ def test_a_succeeded_job_is_posted_with_a_correct_signature_and_its_summary(sett
     wait_for_deliveries()
 
     [post] = receiver.received("/hook")
-    assert post.headers["X-Clipdesk-Signature"] == expected_signature(post.body)
+    assert post.headers["X-Clipdesk-Signature"] == expected_signature(post)
     assert post.headers["X-Clipdesk-Event"] == "job.succeeded"
     assert post.headers["Content-Type"] == "application/json"
     payload = json.loads(post.body)
     assert payload["event"] == "job.succeeded"
     assert payload["job"]["job_id"] == job_id and payload["job"]["status"] == "succeeded"
     assert payload["episode"]["episode_id"] == episode_id and payload["episode"]["title"] == "Hooked"
-    assert isinstance(payload["episode"]["clips"], list) and payload["episode"]["source_path"].endswith("source.mp4")
+    assert isinstance(payload["episode"]["clips"], list)
+    assert payload["episode"]["source_path"] == f"episodes/{episode_id}/source.mp4"   # relative to the data dir
+    assert str(settings.data_dir) not in post.body.decode() and str(talk) not in post.body.decode()
     [delivery] = webhooks.deliveries(settings, job_id)
     assert (delivery["status"], delivery["attempts"], delivery["url"]) == ("delivered", 1, receiver.url("/hook"))
+    assert delivery["signed"] is True
     assert [a["http_status"] for a in delivery["log"]] == [200]
 
 
@@ -79,7 +85,7 @@ def test_a_receiver_failing_twice_gets_the_failed_job_on_the_third_attempt(setti
     posts = receiver.received("/hook")
     assert len(posts) == 3
     assert len({p.body for p in posts}) == 1 and len({p.headers["X-Clipdesk-Delivery"] for p in posts}) == 1
-    assert all(p.headers["X-Clipdesk-Signature"] == expected_signature(p.body) for p in posts)
+    assert all(p.headers["X-Clipdesk-Signature"] == expected_signature(p) for p in posts)
     payload = json.loads(posts[-1].body)
     assert payload["event"] == "job.failed" and "HTTP 404" in payload["job"]["error"]
     [delivery] = webhooks.deliveries(settings, job_id)

@@ -27,7 +27,10 @@ def write_config(tmp_path: Path, **sections) -> Path:
     """A config YAML with the fast worker settings plus ``sections`` (enrich={...}, ...); point
     CLIPDESK_CONFIG at it and ``load_settings()`` / the consumer read it."""
     config = {"worker": dict(FAST_WORKER, **sections.pop("worker", {})),
-              "render": dict(FAST_RENDER, **sections.pop("render", {})), **sections}
+              "render": dict(FAST_RENDER, **sections.pop("render", {})),
+              # tests act as the operator: media from temp folders, their own servers on 127.0.0.1
+              "paths": dict({"allowed_source_dirs": ["*"]}, **sections.pop("paths", {})),
+              "network": dict({"allowed_hosts": ["127.0.0.1"]}, **sections.pop("network", {})), **sections}
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
@@ -77,11 +80,12 @@ class Consumer:
             raise
 
     def enqueue_many(self, sources: list, priorities: list[int] | None = None) -> list[int]:
-        """Enqueue several sources through the worker's own dispatch in one process (faster than N CLI runs)."""
+        """Enqueue several sources through the worker's own dispatch in one process (faster than N CLI runs,
+        and like them free to name any file: ``trusted_path``)."""
         script = ("import json, sys, queue_worker\nfrom pipeline import jobs\n"
                   "pairs = json.loads(sys.argv[1])\n"
-                  "print(json.dumps([jobs.enqueue(queue_worker.settings, s, queue_worker.dispatch, priority=p)[1]"
-                  " for s, p in pairs]))")
+                  "print(json.dumps([jobs.enqueue(queue_worker.settings, s, queue_worker.dispatch, priority=p,"
+                  " trusted_path=True)[1] for s, p in pairs]))")
         pairs = [[str(s), p] for s, p in zip(sources, priorities or [jobs.PRIORITY_INTERACTIVE] * len(sources),
                                              strict=True)]
         out = subprocess.run([sys.executable, "-c", script, json.dumps(pairs)], cwd=ROOT, env=self.env,

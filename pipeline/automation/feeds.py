@@ -21,6 +21,7 @@ from pipeline.backoff import Backoff
 from pipeline.config import Settings
 from pipeline.errors import BadInput, DuplicateSource, PipelineError
 from pipeline.jobs import options as job_options
+from pipeline.security import network
 from pipeline.stages import download
 
 log = logging.getLogger("clipdesk.feeds")
@@ -34,7 +35,7 @@ def add(settings: Settings, url: str, options: dict | None = None, backfill: int
         interval_minutes: int = DEFAULT_INTERVAL_MINUTES, dispatch: jobs.Dispatch | None = None) -> dict:
     """Follow a feed. Reads it once (a feed that cannot be read is not added) and marks what it
     lists as seen, except the newest ``backfill`` entries; with ``dispatch`` those are queued now."""
-    url = download.require_http_url(url)
+    url = network.check_url(download.require_http_url(url), settings.network, resolve=False)
     if not 1 <= interval_minutes <= MAX_INTERVAL_MINUTES:
         raise BadInput(f"The check interval must be from 1 to {MAX_INTERVAL_MINUTES} minutes.")
     if backfill < 0:
@@ -45,7 +46,7 @@ def add(settings: Settings, url: str, options: dict | None = None, backfill: int
         existing = db.get_feed_by_key(conn, key)
     if existing is not None:
         raise BadInput(f"This feed is already followed as feed {existing['id']}.")
-    listing = download.list_entries(url, settings.download)
+    listing = download.list_entries(url, settings)
     now = time.time()
     try:
         with db.session(settings.app_db_path) as conn, db.transaction(conn):
@@ -90,7 +91,7 @@ def check_feed(settings: Settings, feed_id: int, dispatch: jobs.Dispatch, now: f
     feed = _require(settings, feed_id)
     queued: list[int] = []
     try:
-        listing = download.list_entries(feed["url"], settings.download)
+        listing = download.list_entries(feed["url"], settings)
         options = json.loads(feed["options_json"] or "{}")
         for entry in reversed(listing.entries):
             job_id = _enqueue_entry(settings, feed_id, entry, options, dispatch, now)

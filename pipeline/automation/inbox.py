@@ -31,7 +31,7 @@ MEDIA_EXTENSIONS = {"mp4", "m4v", "mov", "mkv", "webm", "avi", "ts", "mts", "mpg
 
 def inbox_dir(settings: Settings) -> Path:
     """``inbox.dir`` (relative paths are under the data dir), default ``<data_dir>/inbox``."""
-    return settings.data_dir / (settings.inbox.dir or "inbox")
+    return storage.inbox_dir(settings.data_dir, settings.inbox.dir)
 
 
 def rejected_dir(settings: Settings) -> Path:
@@ -78,6 +78,11 @@ def _candidate(path: Path) -> bool:
 
 
 def _take(settings: Settings, path: Path, dispatch: jobs.Dispatch) -> dict:
+    if path.is_symlink():   # would make the worker read (and move) a file from anywhere on the disk
+        reason = f"'{path.name}' is a symbolic link; the inbox takes only files dropped into it."
+        rejected = _reject(settings, path, reason)
+        log.warning("inbox: rejected %s: %s", path.name, reason)
+        return {"file": path.name, "rejected": str(rejected), "error": reason}
     try:
         info = media.probe(path)
     except BadInput as exc:

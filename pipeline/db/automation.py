@@ -110,10 +110,11 @@ def record_webhook_attempt(conn, delivery_id: int, attempt: int, http_status: in
 
 
 def set_webhook_delivery_result(conn, delivery_id: int, status: str, error: str | None, next_attempt_at: float,
-                                now: float) -> None:
+                                now: float, signed: bool | None = None) -> None:
     conn.execute("UPDATE webhook_deliveries SET status = ?, last_error = ?, next_attempt_at = ?,"
-                 " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END WHERE id = ?",
-                 (status, error, next_attempt_at, status, now, delivery_id))
+                 " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,"
+                 " signed = COALESCE(?, signed) WHERE id = ?",
+                 (status, error, next_attempt_at, status, now, None if signed is None else int(signed), delivery_id))
 
 
 def due_webhook_delivery_ids(conn, now: float) -> list[int]:

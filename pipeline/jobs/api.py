@@ -26,6 +26,7 @@ from pipeline.jobs import options as job_options
 from pipeline.jobs import states, threads, workers
 from pipeline.jobs.progress import DEFAULT_MEDIA_SECONDS, QueuedJob, forecast, plan_for
 from pipeline.jobs.states import ALL_STAGES, JOB_STATUSES, WAITING
+from pipeline.security import network
 from pipeline.stages import download, ingest
 
 Dispatch = Callable[[int, int], str]
@@ -76,18 +77,21 @@ def save_upload(settings: Settings, filename: str, data: BinaryIO) -> Path:
 
 def create(settings: Settings, source: str, title: str = "", priority: int = PRIORITY_INTERACTIVE,
            options: dict | None = None, source_kind: str | None = None,
-           allow_duplicate: bool = False) -> tuple[str, int]:
+           allow_duplicate: bool = False, trusted_path: bool = False) -> tuple[str, int]:
     """Record an episode and its first job (status queued). Returns (episode_id, job_id).
 
-    A URL already ingested raises DuplicateSource (naming the episode) unless allow_duplicate."""
-    options = job_options.validate(settings, options)
+    A URL already ingested raises DuplicateSource (naming the episode) unless allow_duplicate.
+    A local path must lie under ``paths.allowed_source_dirs`` (default: the data dir and the inbox):
+    the dashboard and the HTTP API pass what remote users typed. Only the CLI, whose user already
+    has a shell on the machine, passes ``trusted_path=True`` to take any file it can read."""
+    options = job_options.validate(settings, options, trusted=trusted_path)
     kind = source_kind or ingest.classify_source(source)
     duration = None
     if kind in ("path", "upload"):
-        source = str(_local_source(settings, source))
+        source = str(_local_source(settings, source, kind, trusted_path))
         duration = _declared_duration(source)
-    elif kind == "url" and not re.match(r"^https?://", source, re.IGNORECASE):
-        raise BadInput("Only http:// and https:// URLs are accepted.")
+    elif kind == "url":   # checked again, resolved, at every request of the download
+        network.check_url(source, settings.network, resolve=False)
     episode_id = new_episode_id()
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         now = time.time()
@@ -111,19 +115,20 @@ def _declared_duration(path: str) -> float | None:
         return None
 
 
-def _local_source(settings: Settings, source: str) -> Path:
+def _local_source(settings: Settings, source: str, kind: str, trusted_path: bool) -> Path:
     """Check a local source path; a name that is not valid UTF-8 is linked under a safe name."""
     path = Path(source).expanduser()
     shown = source.encode("utf-8", "replace").decode("utf-8")   # printable even if the name is not UTF-8
+    if kind == "upload":   # ingest *moves* an upload: only our own uploads folder may be named
+        _require_under(path, [storage.uploads_dir(settings.data_dir)], shown, "is not in the uploads folder")
+    elif not trusted_path and settings.paths.allowed_source_dirs != ("*",):
+        _require_under(path, allowed_source_dirs(settings), shown,
+                       "is outside the folders files may be taken from; see paths.allowed_source_dirs")
     if not path.exists():
         raise BadInput(f"File not found: {shown}")
     if path.is_dir():
         raise BadInput(f"'{shown}' is a folder, not a media file.")
     path = path.resolve()
-    allowed = [Path(d) for d in settings.paths.allowed_source_dirs]
-    if allowed and not any(path.is_relative_to(d) for d in allowed + [settings.data_dir.resolve()]):
-        raise BadInput(f"'{shown}' is outside the folders files may be taken from "
-                       f"({', '.join(map(str, allowed))}); see paths.allowed_source_dirs.")
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:   # e.g. a Latin-1 name on a UTF-8 system: keep the bytes out of the DB
@@ -136,6 +141,23 @@ def _local_source(settings: Settings, source: str) -> Path:
             shutil.copyfile(path, safe)
         path = safe
     return path
+
+
+def allowed_source_dirs(settings: Settings) -> list[Path]:
+    """Folders interfaces may name files in: ``paths.allowed_source_dirs``, plus the data dir and the inbox."""
+    configured = [Path(d) for d in settings.paths.allowed_source_dirs if d != "*"]
+    return [*configured, settings.data_dir, storage.inbox_dir(settings.data_dir, settings.inbox.dir)]
+
+
+def _require_under(path: Path, folders: list[Path], shown: str, reason: str) -> None:
+    """Refuse ``path`` unless it lies under one of ``folders`` once ``..`` and symlinks are resolved.
+
+    Checked before the file's existence, with one message either way, so nobody can probe the
+    server's disk through the refusal.
+    """
+    real = Path(os.path.realpath(path))
+    if not any(real.is_relative_to(os.path.realpath(folder)) for folder in folders):
+        raise BadInput(f"'{shown}' {reason}.")
 
 
 def enqueue(settings: Settings, source: str, dispatch: Dispatch, **kwargs) -> tuple[str, int]:
@@ -168,7 +190,7 @@ def retry(settings: Settings, job_id: int, dispatch: Dispatch) -> dict:
 
 
 def rework(settings: Settings, episode_id: str, from_stage: str, dispatch: Dispatch, options: dict | None = None,
-           priority: int = PRIORITY_INTERACTIVE) -> int:
+           priority: int = PRIORITY_INTERACTIVE, trusted_path: bool = False) -> int:
     """Queue a new job for an existing episode that redoes ``from_stage`` and everything after it.
 
     Earlier stages stay done (no re-download, no re-ingest). Options are merged over the
@@ -187,7 +209,7 @@ def rework(settings: Settings, episode_id: str, from_stage: str, dispatch: Dispa
         merged = json.loads(db.last_job_options(conn, episode_id) or "{}")
         merged.pop("full_episode", None)   # a full render is asked for each time, not inherited
         merged.update(options or {})
-        merged = job_options.validate(settings, merged)
+        merged = job_options.validate(settings, merged, trusted=trusted_path)
         db.clear_stages(conn, episode_id, ALL_STAGES[ALL_STAGES.index(from_stage):])
         now = time.time()
         job_id = db.insert_job(conn, episode_id, priority, json.dumps(merged), now, settings.worker.max_attempts)

