@@ -22,7 +22,7 @@ from pipeline.jobs import options as job_options
 from pipeline.jobs import runner
 from pipeline.jobs.states import ALL_STAGES
 from pipeline.library import episodes
-from pipeline.ops import serve
+from pipeline.ops import retention, serve
 
 
 def _dispatch(job_id: int, priority: int) -> str:
@@ -161,6 +161,27 @@ def cmd_stats(args, settings) -> int:
              f"queue latency: median {latency['median']} s, p95 {latency['p95']} s ({latency['samples']} jobs)"]
     lines += [f"  {stage:<15} {value:8.1f} s per media hour" for stage, value in data["seconds_per_media_hour"].items()]
     _print(args, data, "\n".join(lines))
+    return 0
+
+
+def cmd_cleanup(args, settings) -> int:
+    """The retention policy now (the worker also runs it every hour)."""
+    result = retention.cleanup(settings, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    lines = [f"{verb} {i['kind']:<16} {i['bytes']:>12,} B  {i['path'] or str(i.get('events', 0)) + ' events'}"
+             f"  ({i['reason']})" for i in result["deleted"]]
+    if not retention.enabled(settings):
+        lines.append("retention is off: every retention.*_days is 0 (keep forever)")
+    lines.append(f"{verb} {len(result['deleted'])} item(s), {result['bytes']:,} bytes")
+    _print(args, result, "\n".join(lines))
+    return 0
+
+
+def cmd_pin(args, settings) -> int:
+    """Pinned episodes and clips are never deleted by the retention policy."""
+    pin = retention.pin_clip if args.kind == "clip" else retention.pin_episode
+    result = pin(settings, args.id, pinned=not args.off)
+    _print(args, result, f"{args.kind} {args.id} {'pinned' if result['pinned'] else 'unpinned'}")
     return 0
 
 
@@ -331,6 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("episode_id")
     p.add_argument("--format", choices=("srt", "vtt", "json", "txt"), default="srt")
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p = add("cleanup", cmd_cleanup, "apply the retention policy now: delete old sources, rejected renders, trashed"
+            " episodes, compact job events; prints what went and the bytes freed")
+    p.add_argument("--dry-run", action="store_true", help="list what would be deleted and change nothing")
+    p = add("pin", cmd_pin, "pin an episode or a clip: the retention policy never deletes it")
+    p.add_argument("kind", choices=("episode", "clip"))
+    p.add_argument("id", help="episode or clip id")
+    p.add_argument("--off", action="store_true", help="unpin")
     p = add("serve", cmd_serve, "start the worker and the dashboard; Ctrl-C stops both", json_flag=False)
     p.add_argument("--workers", type=int, help="worker count (default: worker.workers from the config)")
     p.add_argument("--port", type=int, help="dashboard port (default: dashboard.port from the config)")
