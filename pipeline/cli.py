@@ -18,8 +18,8 @@ from pipeline import jobs, storage
 from pipeline.automation import feeds, inbox, webhooks
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError, DuplicateSource, PipelineError
+from pipeline.jobs import backlog, runner
 from pipeline.jobs import options as job_options
-from pipeline.jobs import runner
 from pipeline.jobs.states import ALL_STAGES
 from pipeline.library import episodes
 from pipeline.ops import retention, serve
@@ -70,7 +70,9 @@ def cmd_enqueue(args, settings) -> int:
     except DuplicateSource as exc:   # automation gets the existing episode to reprocess or poll
         _print(args, {"error": str(exc), "duplicate_of": exc.episode_id}, f"error: {exc}")
         return 1
-    _print(args, {"episode_id": episode_id, "job_id": job_id}, f"queued job {job_id} for episode {episode_id}")
+    depth = backlog.notice(settings)   # back-pressure (issue 21): always accepted, with the queue's depth
+    _print(args, {"episode_id": episode_id, "job_id": job_id, **depth},
+           f"queued job {job_id} for episode {episode_id}" + (f"\n{depth['message']}" if depth["message"] else ""))
     return 0
 
 

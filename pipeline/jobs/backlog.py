@@ -1,0 +1,36 @@
+"""Back-pressure: how deep the queue is, and how much automation may still add (``worker.max_queued_jobs``).
+
+A feed backfill can list hundreds of episodes at once; queuing them all would bury an operator's
+upload behind days of work and fill the disk with sources. With a limit, feed discoveries wait
+(the entries stay unclaimed, so a later check queues them, never twice) while an interactive
+submit is always accepted, with a note saying how deep the queue is.
+"""
+
+from __future__ import annotations
+
+from pipeline import db
+from pipeline.config import Settings
+
+
+def depth(settings: Settings) -> int:
+    """Jobs waiting to run (queued, or waiting out a retry)."""
+    with db.session(settings.app_db_path) as conn:
+        return db.count_waiting_jobs(conn)
+
+
+def room(settings: Settings) -> int | None:
+    """How many more jobs automation may queue now; None when there is no limit."""
+    limit = settings.worker.max_queued_jobs
+    return None if limit <= 0 else max(0, limit - depth(settings))
+
+
+def notice(settings: Settings) -> dict:
+    """What a shell tells an operator after a submit: the depth, the limit, and a sentence once the limit is reached."""
+    waiting, limit = depth(settings), settings.worker.max_queued_jobs
+    message = None
+    if limit > 0 and waiting > limit:
+        message = (f"Accepted; the queue is deep: {waiting} jobs are waiting (worker.max_queued_jobs is {limit},"
+                   " so feeds wait until it drains).")
+    elif limit > 0 and waiting == limit:
+        message = f"Accepted; the queue is full: {waiting} jobs are waiting, feeds wait until it drains."
+    return {"queue_depth": waiting, "max_queued_jobs": limit, "message": message}
