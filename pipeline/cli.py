@@ -22,7 +22,7 @@ from pipeline.jobs import backlog, runner
 from pipeline.jobs import options as job_options
 from pipeline.jobs.states import ALL_STAGES
 from pipeline.library import episodes
-from pipeline.ops import retention, serve
+from pipeline.ops import disk, retention, serve
 
 
 def _dispatch(job_id: int, priority: int) -> str:
@@ -155,13 +155,23 @@ def cmd_restore(args, settings) -> int:
 
 
 def cmd_stats(args, settings) -> int:
-    data = jobs.stats(settings)
+    data = dict(jobs.stats(settings), disk=disk.usage(settings), backlog=backlog.overview(settings))
     latency, rate = data["queue_latency_seconds"], data["success_rate"]
     lines = [f"jobs: {', '.join(f'{k} {v}' for k, v in data['jobs'].items())}",
              "success rate: " + ("-" if rate is None else f"{rate * 100:.1f}%"),
              f"failures by kind: {data['failures_by_kind'] or 'none'}",
              f"queue latency: median {latency['median']} s, p95 {latency['p95']} s ({latency['samples']} jobs)"]
     lines += [f"  {stage:<15} {value:8.1f} s per media hour" for stage, value in data["seconds_per_media_hour"].items()]
+    space, queue = data["disk"], data["backlog"]
+    lines.append("disk: " + ", ".join(f"{kind} {space[kind] / (1 << 20):,.1f} MB" for kind in
+                                      ("source", "audio", "renders", "other", "database"))
+                 + f"; free {space['free'] / (1 << 30):,.1f} GB")
+    lines.append(f"retention frees next: {space['policy_frees_next']['bytes'] / (1 << 20):,.1f} MB")
+    if space["warning"]:
+        lines.append(f"warning: {space['warning']}")
+    drains = queue["drains_in_seconds"]
+    lines.append(f"backlog: {queue['queue_depth']} waiting" + (f", done in ~{drains / 60:.0f} min" if drains else "")
+                 + (" (feeds held back)" if queue["feeds_held_back"] else ""))
     _print(args, data, "\n".join(lines))
     return 0
 
@@ -336,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hard", action="store_true", help="remove its rows and files for good")
     p = add("restore", cmd_restore, "undo a soft delete")
     p.add_argument("episode_id")
-    p = add("stats", cmd_stats, "success rate, seconds per media hour by stage, failures by kind, queue latency")
+    p = add("stats", cmd_stats, "success rate, seconds per media hour by stage, failures by kind, queue latency,"
+            " disk use by kind and what retention frees next, the backlog and its forecast")
     p = add("retry", cmd_retry, "requeue a failed or cancelled job; completed stages are kept")
     p.add_argument("job_id", type=int)
     p = add("cancel", cmd_cancel, "cancel a queued job, or stop a running one")

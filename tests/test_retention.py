@@ -19,7 +19,7 @@ from pipeline.config import load_settings
 from pipeline.errors import BadInput
 from pipeline.jobs import runner
 from pipeline.library import episodes, review
-from pipeline.ops import retention
+from pipeline.ops import disk, retention
 
 pytestmark = pytest.mark.timeout(300)
 DAY = 86_400.0
@@ -159,7 +159,18 @@ def test_a_cleaned_upload_must_be_uploaded_again_and_compacted_events_keep_the_r
     _age(settings, episode_id, 2)
     with db.session(settings.app_db_path) as conn:
         rates, durations = db.stage_rates(conn), [dict(r) for r in db.stage_durations(conn)]
-    cleaned = retention.cleanup(_with_policy(settings, source_days=1, events_days=1))
+    out = subprocess.run([sys.executable, "-m", "pipeline", "stats", "--json"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    used = json.loads(out.stdout)["disk"]
+    folder = storage.episode_dir(settings.data_dir, episode_id)
+    assert used["source"] == next(folder.glob("source.*")).stat().st_size
+    assert used["audio"] == (folder / "audio.wav").stat().st_size and used["database"] > 0
+    policy = _with_policy(settings, source_days=1, events_days=1)
+    frees = disk.usage(policy)["policy_frees_next"]
+    cleaned = retention.cleanup(policy)
+    assert frees["bytes"] == cleaned["bytes"] == used["source"] + used["audio"]
+    assert frees["by_kind"]["source"]["items"] == 1 and disk.usage(policy)["source"] == 0
     assert {i["kind"] for i in cleaned["deleted"]} == {"source", "audio", "job_events"}
     with db.session(settings.app_db_path) as conn:
         assert db.stage_rates(conn) == rates and [dict(r) for r in db.stage_durations(conn)] == durations

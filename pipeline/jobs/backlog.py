@@ -8,8 +8,11 @@ submit is always accepted, with a note saying how deep the queue is.
 
 from __future__ import annotations
 
+import time
+
 from pipeline import db
 from pipeline.config import Settings
+from pipeline.jobs.api import queue_forecast
 
 
 def depth(settings: Settings) -> int:
@@ -34,3 +37,15 @@ def notice(settings: Settings) -> dict:
     elif limit > 0 and waiting == limit:
         message = f"Accepted; the queue is full: {waiting} jobs are waiting, feeds wait until it drains."
     return {"queue_depth": waiting, "max_queued_jobs": limit, "message": message}
+
+
+def overview(settings: Settings) -> dict:
+    """The backlog and its forecast: jobs waiting, the limit, whether feeds are held back, and when the
+    last waiting job should be done (from the learned rates and the live workers, as on the Jobs page)."""
+    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+        waiting = db.count_waiting_jobs(conn)
+        forecasts = queue_forecast(settings, conn, time.time()) if waiting else {}
+    limit = settings.worker.max_queued_jobs
+    drains_in = max((done for _, done in forecasts.values()), default=None)
+    return {"queue_depth": waiting, "max_queued_jobs": limit, "feeds_held_back": 0 < limit <= waiting,
+            "drains_in_seconds": None if drains_in is None else round(drains_in, 1)}

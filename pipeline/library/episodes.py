@@ -69,7 +69,8 @@ def list_episodes(settings: Settings, search: str = "", include_deleted: bool = 
         rows = db.list_episodes(conn, limit, include_deleted, search.strip())
     return [{"episode_id": r["id"], "title": r["title"] or Path(r["source_uri"]).name, "status": r["status"],
              "duration": r["duration"], "source": r["source_uri"], "clips": r["clip_count"],
-             "created_at": iso(r["created_at"]), "deleted": r["deleted_at"] is not None} for r in rows]
+             "created_at": iso(r["created_at"]), "deleted": r["deleted_at"] is not None,
+             "pinned": bool(r["pinned"]), "source_deleted": r["source_deleted_at"] is not None} for r in rows]
 
 
 def delete(settings: Settings, episode_id: str, hard: bool = False, wait_seconds: float = 15.0) -> dict:
