@@ -120,7 +120,7 @@ def test_dry_run_lists_exactly_the_policy_then_cleanup_deletes_exactly_that(libr
     assert gone == {f for f in files if any(f == i[3] or f.startswith(i[3] + "/") for i in expected)}
 
     after = episodes.summary(settings, main)
-    assert after["source_path"] is not None and after["source_deleted_at"] is not None
+    assert after["source_path"] is None and after["source_deleted_at"] is not None
     assert set(after["transcript"]) >= {"json", "srt"} and episodes.export(settings, main, "txt").strip()
     by_id = {c["clip_id"]: c for c in after["clips"]}
     assert by_id[rejected["clip_id"]]["renders"] == {}

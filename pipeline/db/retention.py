@@ -46,7 +46,8 @@ def source_still_removable(conn, episode_id: str, finished_before: float) -> boo
 
 def mark_source_deleted(conn, episode_id: str, now: float) -> None:
     """The source and audio are gone: ingest and audio extraction must run again before any stage that reads them."""
-    conn.execute("UPDATE episodes SET source_deleted_at = ?, updated_at = ? WHERE id = ?", (now, now, episode_id))
+    conn.execute("UPDATE episodes SET source_deleted_at = ?, source_path = NULL, updated_at = ? WHERE id = ?",
+                 (now, now, episode_id))
     conn.execute("DELETE FROM stage_checkpoints WHERE episode_id = ? AND stage IN ('ingest', 'extract_audio')",
                  (episode_id,))
 
