@@ -206,14 +206,14 @@ def _with_policy(settings, **days):
 @pytest.mark.slow
 def test_cleanup_during_a_render_of_the_same_episode_deletes_nothing_it_needs(tmp_path, monkeypatch, speech_video):
     settings = use_config(tmp_path, monkeypatch, retention={"source_days": 1})
+    # an episode whose last job ended two days ago (cancelled before it started), then processed again
+    episode_id, first = jobs.create(settings, str(speech_video), options={
+        "max_clips": 2, "min_clip_seconds": 6, "max_clip_seconds": 8, "aspects": ["9x16"]})
+    assert jobs.cancel(settings, first)["status"] == "cancelled"
+    _age(settings, episode_id, 2)
     consumer = Consumer(settings).start()
     try:
-        first = consumer.cli("enqueue", str(speech_video), "--max-clips", "2", "--min-seconds", "6",
-                             "--max-seconds", "8", "--aspect", "9x16")
-        assert wait_for_end(settings, first["job_id"], 180)["status"] == "succeeded"
-        episode_id = first["episode_id"]
-        _age(settings, episode_id, 2)
-        job = consumer.cli("reprocess", episode_id, "--from", "enrich")
+        job = consumer.cli("reprocess", episode_id, "--from", "ingest")
         wait_until(lambda: jobs.get(settings, job["job_id"])["stage"] == "render"
                    and ffmpeg_pids(str(settings.data_dir)), 120, 0.05, "the render to start")
         during = consumer.cli("cleanup")
