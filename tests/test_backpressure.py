@@ -32,6 +32,7 @@ while True:
 """
 
 
+@pytest.mark.model
 @pytest.mark.slow
 def test_a_feed_of_50_never_queues_more_than_the_limit_and_every_entry_runs_once(tmp_path, monkeypatch):
     settings = use_config(tmp_path, monkeypatch, worker={"max_queued_jobs": LIMIT})

@@ -152,6 +152,7 @@ def test_dry_run_lists_exactly_the_policy_then_cleanup_deletes_exactly_that(libr
     assert (folder / "audio.wav").is_file() and episodes.summary(settings, main)["source_deleted_at"] is None
 
 
+@pytest.mark.model
 def test_a_cleaned_upload_must_be_uploaded_again_and_compacted_events_keep_the_rates(settings, tmp_path):
     with open(mediagen.tone_video(tmp_path / "t.mp4", 1, 160, 90), "rb") as data:
         upload = jobs.save_upload(settings, "talk.mp4", data)
@@ -180,6 +181,7 @@ def test_a_cleaned_upload_must_be_uploaded_again_and_compacted_events_keep_the_r
         jobs.rework(settings, episode_id, "render", lambda *a: "t")
 
 
+@pytest.mark.model
 @pytest.mark.slow
 def test_a_cleaned_url_episode_downloads_its_source_again(settings, tmp_path):
     talk = mediagen.tone_video(tmp_path / "talk.mp4", 2, 160, 90)
