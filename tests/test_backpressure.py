@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import mediagen
 import pytest
@@ -42,6 +43,8 @@ def test_a_feed_of_50_never_queues_more_than_the_limit_and_every_entry_runs_once
             server.serve(f"/ep{i}.m4a", media, "audio/mp4")
         server.rss("/feed.xml", [(f"guid-{i}", f"Episode {i}", f"/ep{i}.m4a") for i in range(ENTRIES)])
         feed = feeds.add(settings, server.url("/feed.xml"), backfill=ENTRIES)
+        with db.session(settings.app_db_path) as conn:   # a backfilled feed is due now: not for the consumer's tick
+            conn.execute("UPDATE feeds SET next_check_at = ?", (time.time() + 1e7,))
         consumer = Consumer(settings).start()
         try:
             driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(feed["feed_id"])], cwd=ROOT,
