@@ -63,7 +63,8 @@ def test_a_feed_of_50_never_queues_more_than_the_limit_and_every_entry_runs_once
         finally:
             consumer.stop()
         assert deepest <= LIMIT, f"{deepest} jobs waited at once"
-        assert len(results) > ENTRIES // LIMIT - 1 and results[0]["waiting"] == ENTRIES - LIMIT
+        first = results[0]   # the worker may start a job during the first check, making room for one more
+        assert len(first["queued"]) >= LIMIT and first["waiting"] == ENTRIES - len(first["queued"]) > 0
         queued = [job_id for r in results for job_id in r["queued"]]
         assert len(queued) == len(set(queued)) == ENTRIES, "every entry queued once"
     listed = feeds.get(settings, feed["feed_id"], entries=ENTRIES)["entries"]

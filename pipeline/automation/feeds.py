@@ -96,19 +96,16 @@ def check_feed(settings: Settings, feed_id: int, dispatch: jobs.Dispatch, now: f
     try:
         listing = download.list_entries(feed["url"], settings.download)
         options = json.loads(feed["options_json"] or "{}")
-        room = backlog.room(settings)   # None: no limit (worker.max_queued_jobs 0)
         with db.session(settings.app_db_path) as conn:
             seen = db.seen_feed_entry_ids(conn, feed_id)
         for entry in reversed(listing.entries):
             if entry.entry_id in seen:
                 continue
-            if room is not None and room <= 0:   # back-pressure: left unclaimed, a later check queues it
+            job_id = None if waiting else _enqueue_entry(settings, feed_id, entry, options, dispatch, now)
+            if waiting or job_id == _QUEUE_FULL:   # back-pressure: left unclaimed, a later check queues it
                 waiting += 1
-                continue
-            job_id = _enqueue_entry(settings, feed_id, entry, options, dispatch, now)
-            if job_id is not None:
+            elif job_id is not None:
                 queued.append(job_id)
-                room = None if room is None else room - 1
     except Exception as exc:   # recorded on the feed with a back-off; the next feed is still checked
         return _record_failure(settings, feed, exc, queued, now)
     next_check = now + (BACKLOG_RECHECK_SECONDS if waiting else feed["interval_minutes"] * 60)
@@ -119,10 +116,16 @@ def check_feed(settings: Settings, feed_id: int, dispatch: jobs.Dispatch, now: f
     return {"feed_id": feed_id, "queued": queued, "waiting": waiting, "error": None}
 
 
+_QUEUE_FULL = -1   # _enqueue_entry: worker.max_queued_jobs jobs wait; the entry stays unclaimed
+
+
 def _enqueue_entry(settings: Settings, feed_id: int, entry: download.Entry, options: dict,
                    dispatch: jobs.Dispatch, now: float) -> int | None:
-    """Claim the entry, then create and queue its job; None when it was seen before or cannot be queued."""
+    """Claim the entry, then create and queue its job; None when it was seen before or cannot be queued,
+    ``_QUEUE_FULL`` when the queue is at ``worker.max_queued_jobs`` (checked in the claim's transaction)."""
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        if backlog.full(settings, conn):
+            return _QUEUE_FULL
         if not db.claim_feed_entry(conn, feed_id, entry.entry_id, entry.url, entry.title, entry.published_at, now):
             return None
     episode_id = job_id = note = None

@@ -21,10 +21,11 @@ def depth(settings: Settings) -> int:
         return db.count_waiting_jobs(conn)
 
 
-def room(settings: Settings) -> int | None:
-    """How many more jobs automation may queue now; None when there is no limit."""
+def full(settings: Settings, conn) -> bool:
+    """Whether automation must wait: ``worker.max_queued_jobs`` jobs (or more) are waiting. Call it in the
+    transaction that claims the work, so checks that follow one another each see the jobs the last one added."""
     limit = settings.worker.max_queued_jobs
-    return None if limit <= 0 else max(0, limit - depth(settings))
+    return limit > 0 and db.count_waiting_jobs(conn) >= limit
 
 
 def notice(settings: Settings) -> dict:
