@@ -29,7 +29,7 @@ while True:
     print(json.dumps(result), flush=True)
     if result["error"] is None and result["waiting"] == 0:
         break
-    time.sleep(0.2)
+    time.sleep(0.5)
 """
 
 

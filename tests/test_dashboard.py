@@ -31,7 +31,7 @@ from pipeline.errors import BadInput
 from pipeline.jobs import runner
 from pipeline.library import bundle, episodes, review
 from pipeline.media import probe
-from pipeline.ops import health, stats
+from pipeline.ops import health, retention, stats
 
 APP = str(PROJECT_ROOT / "dashboard.py")
 OVERVIEW, NEW_EPISODE, JOBS = "pages/overview.py", "pages/new_episode.py", "pages/jobs.py"
@@ -816,3 +816,8 @@ def test_disk_view_pins_and_backlog(finished_dir, finished, tmp_path, monkeypatc
     jobs.create(load_settings(), str(mediagen.tone_video(tmp_path / "waiting.mp4", 1, 160, 90)))
     at = open_page(OVERVIEW)
     assert "Backlog: **1** job waiting" in texts(at)
+
+    use_config(tmp_path, monkeypatch, FAST_CONFIG + "retention:\n  events_days: 1\n")
+    assert retention.cleanup(load_settings())["events"] > 0
+    at = open_page(JOBS, {"job": str(finished["job_id"])})
+    assert "events of this job were compacted" in texts(at)

@@ -177,6 +177,8 @@ def test_a_cleaned_upload_must_be_uploaded_again_and_compacted_events_keep_the_r
         assert db.stage_rates(conn) == rates and [dict(r) for r in db.stage_durations(conn)] == durations
         job_id = episodes.summary(settings, episode_id)["job_ids"][0]
         assert db.get_event_summary(conn, job_id)["events"] > len(db.list_events(conn, job_id)) > 0
+    compacted = retention.event_summary(settings, job_id)
+    assert compacted["stages"].keys() >= {"ingest", "transcribe"} and compacted["compacted_at"]
     with pytest.raises(BadInput, match="deleted by the retention policy.*upload the file again"):
         jobs.rework(settings, episode_id, "render", lambda *a: "t")
 

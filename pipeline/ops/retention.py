@@ -20,6 +20,7 @@ Every function returns JSON-able dicts, for the CLI, the worker and any API.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from functools import partial
@@ -77,6 +78,17 @@ def deletions(settings: Settings, limit: int = 100, episode_id: str | None = Non
     return [{"kind": row["kind"], "episode_id": row["episode_id"], "clip_id": row["clip_id"], "path": row["path"],
              "bytes": row["bytes"], "items": row["items"], "reason": row["reason"],
              "deleted_at": iso(row["deleted_at"])} for row in rows]
+
+
+def event_summary(settings: Settings, job_id: int) -> dict | None:
+    """What compaction kept of a job's events (``retention.events_days``), or None if they were not compacted."""
+    with db.session(settings.app_db_path) as conn:
+        row = db.get_event_summary(conn, job_id)
+    if row is None:
+        return None
+    return {"job_id": job_id, "events": row["events"], "first_at": iso(row["first_at"]), "last_at": iso(row["last_at"]),
+            "stages": json.loads(row["stages_json"]), "last_message": row["last_message"],
+            "compacted_at": iso(row["compacted_at"])}
 
 
 def pin_episode(settings: Settings, episode_id: str, pinned: bool = True) -> dict:
