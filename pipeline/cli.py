@@ -177,7 +177,13 @@ def cmd_stats(args, settings) -> int:
 
 
 def cmd_cleanup(args, settings) -> int:
-    """The retention policy now (the worker also runs it every hour)."""
+    """The retention policy now (the worker also runs it every hour), or ``--history``: what it deleted."""
+    if args.history:
+        rows = retention.deletions(settings, limit=args.limit)
+        _print(args, {"deletions": rows}, "\n".join(
+            f"{r['deleted_at']}  {r['kind']:<16} {r['bytes']:>12,} B  {r['path'] or str(r['items']) + ' events'}"
+            f"  ({r['reason']})" for r in rows) or "nothing deleted yet")
+        return 0
     result = retention.cleanup(settings, dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     lines = [f"{verb} {i['kind']:<16} {i['bytes']:>12,} B  {i['path'] or str(i.get('events', 0)) + ' events'}"
@@ -368,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("cleanup", cmd_cleanup, "apply the retention policy now: delete old sources, rejected renders, trashed"
             " episodes, compact job events; prints what went and the bytes freed")
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted and change nothing")
+    p.add_argument("--history", action="store_true", help="list what the policy deleted (what, why, when), newest first")
+    p.add_argument("--limit", type=int, default=100, help="with --history: how many deletions to show")
     p = add("pin", cmd_pin, "pin an episode or a clip: the retention policy never deletes it")
     p.add_argument("kind", choices=("episode", "clip"))
     p.add_argument("id", help="episode or clip id")

@@ -169,8 +169,14 @@ def test_a_cleaned_upload_must_be_uploaded_again_and_compacted_events_keep_the_r
     assert used["audio"] == (folder / "audio.wav").stat().st_size and used["database"] > 0
     policy = _with_policy(settings, source_days=1, events_days=1)
     frees = disk.usage(policy)["policy_frees_next"]
+    audio = folder / "audio.wav"   # as a cleanup that died before its commit leaves it: put back, then deleted
+    audio.rename(audio.with_name(f".audio.wav{retention.ASIDE_SUFFIX}"))
     cleaned = retention.cleanup(policy)
-    assert frees["bytes"] == cleaned["bytes"] == used["source"] + used["audio"]
+    assert frees["bytes"] == cleaned["bytes"] == used["source"] + used["audio"] and not list(folder.glob(".*"))
+    out = subprocess.run([sys.executable, "-m", "pipeline", "cleanup", "--history", "--json"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert sorted(d["kind"] for d in json.loads(out.stdout)["deletions"]) == ["audio", "job_events", "source"]
     assert frees["by_kind"]["source"]["items"] == 1 and disk.usage(policy)["source"] == 0
     assert {i["kind"] for i in cleaned["deleted"]} == {"source", "audio", "job_events"}
     with db.session(settings.app_db_path) as conn:
