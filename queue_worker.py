@@ -26,6 +26,7 @@ from pipeline import db, media
 from pipeline.automation import feeds, inbox, webhooks
 from pipeline.config import load_settings
 from pipeline.jobs import recovery, runner, workers
+from pipeline.ops import retention
 
 settings = load_settings()
 settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -171,3 +172,21 @@ def automation_tick() -> None:
             action()
         except Exception:
             log.exception("automation: %s failed", name)
+
+
+# --- retention (issue 21): cleanup of old sources, rejected renders, trashed episodes, job events --
+
+@huey.periodic_task(crontab(minute="17"), priority=200, expires=3000)
+def retention_tick() -> dict | None:
+    """Every hour: apply the retention policy (off while every retention.*_days is 0).
+
+    Safe with several consumers: each deletion re-checks its rule in a write transaction, so a
+    second run finds nothing left to do, and an episode with an unfinished job is never touched.
+    """
+    if not retention.enabled(settings):
+        return None
+    result = retention.cleanup(settings)
+    if result["deleted"]:
+        log.info("retention: deleted %d item(s), %d bytes, %d job events", len(result["deleted"]), result["bytes"],
+                 result["events"])
+    return result

@@ -7,7 +7,7 @@ from pages import _common as c
 from pipeline import jobs
 from pipeline.errors import PipelineError
 from pipeline.library import episodes
-from pipeline.ops import stats
+from pipeline.ops import disk, retention, stats
 
 REPROCESS_FROM = {
     "transcribe": "Transcribe again (then new clips and renders)",
@@ -33,6 +33,7 @@ if not listed:
     st.stop()
 
 by_id = {e["episode_id"]: e for e in listed}
+sizes = disk.episode_sizes(settings, list(by_id))   # issue 21: what each episode holds on disk
 st.dataframe(pd.DataFrame([{
     "Title": e["title"],
     "Source": e["source"],
@@ -40,13 +41,17 @@ st.dataframe(pd.DataFrame([{
     "Duration": c.human_seconds(e["duration"]) if e["duration"] else "",
     "Status": "deleted" if e["deleted"] else e["status"],
     "Clips": e["clips"],
+    "Size": c.human_bytes(sizes[e["episode_id"]]["total"]),
+    "Kept": "pinned" if e["pinned"] else "source deleted" if e["source_deleted"] else "",
     "ID": e["episode_id"],
 } for e in listed]), hide_index=True, column_config={
     "Title": st.column_config.TextColumn(width="large"),
     "Source": st.column_config.TextColumn(width="medium"),
     "Added": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
 })
-st.caption(f"{len(listed)} episode{'s' if len(listed) != 1 else ''}, newest first.")
+st.caption(f"{len(listed)} episode{'s' if len(listed) != 1 else ''}, newest first · "
+           f"{c.human_bytes(sum(s['total'] for s in sizes.values()))} on disk. *Size* counts source, audio, "
+           "renders and transcripts; *pinned* episodes are never touched by the retention policy.")
 
 st.subheader("Actions")
 if st.session_state.get("library_pick") not in by_id:
@@ -82,6 +87,11 @@ with st.container(horizontal=True, gap="small"):
         st.button("Move to trash", icon=":material/delete:", key="soft_delete", on_click=delete,
                   args=(episode_id, False), help="Hidden from the library; files are kept until deleted "
                                                  "permanently. Restore it any time.")
+    st.button("Unpin" if episode["pinned"] else "Pin", icon=":material/keep:", key="pin_episode",
+              on_click=c.attempt, args=(retention.pin_episode, "Unpinned." if episode["pinned"] else
+                                        f"“{episode['title']}” is pinned: the retention policy keeps all of it.",
+                                        settings, episode_id, not episode["pinned"]),
+              help="Pinned episodes keep their source, audio and renders whatever retention.* says.")
     st.button("Delete permanently…", icon=":material/delete_forever:", key="hard_delete",
               on_click=lambda: st.session_state.update(confirm_hard_delete=episode_id))
 

@@ -14,7 +14,7 @@ from pipeline import jobs
 from pipeline.automation import webhooks
 from pipeline.errors import PipelineError
 from pipeline.jobs import states
-from pipeline.ops import stats
+from pipeline.ops import retention, stats
 
 RETRYABLE = states.RETRY_NOW.sources   # what the job core allows: one owner of job state
 CANCELLABLE = states.CANCEL.sources
@@ -192,6 +192,12 @@ def details(job_id: int, status_at_page_run: str) -> None:
     st.caption(" · ".join(facts) + " (UTC)")
     timeline = jobs.events(settings, job_id)
     durations = stats.stage_timeline(timeline)
+    if compacted := retention.event_summary(settings, job_id):   # issue 21: retention.events_days
+        st.caption(f"{compacted['events']} events of this job were compacted on {compacted['compacted_at']} (UTC)"
+                   " by the retention policy; its stage times are kept" + (f"; last message: "
+                   f"{c.md_escape(compacted['last_message'])}" if compacted["last_message"] else "."))
+        durations = durations or [{"stage": stage, "seconds": round(seconds, 2)}
+                                  for stage, seconds in compacted["stages"].items()]
     if durations:
         chart = pd.DataFrame(durations).rename(columns={"stage": "Stage", "seconds": "Seconds"})
         chart["Stage"] = chart["Stage"].str.replace("_", " ")

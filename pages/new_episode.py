@@ -13,7 +13,7 @@ from pages import _common as c
 from pipeline import jobs
 from pipeline.automation import inbox
 from pipeline.errors import BadInput, PipelineError
-from pipeline.jobs import options
+from pipeline.jobs import backlog, options
 
 MEDIA_TYPES = ["mp4", "mov", "mkv", "webm", "mp3", "wav", "m4a", "ogg", "opus", "flac"]
 PRIORITIES = {"Low": jobs.PRIORITY_FEED, "Normal": jobs.PRIORITY_INTERACTIVE, "High": jobs.PRIORITY_RETRY}
@@ -127,6 +127,8 @@ def process(uploads: list, urls_text: str, path: str, inbox_picks: list[str], ti
                icon=":material/check_circle:")
     if len(new) > 1 and title:
         st.caption("The title was not used because several episodes were added.")
+    if (depth := backlog.notice(settings))["message"]:   # back-pressure (issue 21): accepted, but say how deep
+        st.info(depth["message"], icon=":material/hourglass_top:")
     if not jobs.queue_overview(settings)["workers_alive"]:
         st.warning(f"No worker is running, so the job will wait in the queue. {c.WORKER_HINT}",
                    icon=":material/warning:")

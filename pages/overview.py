@@ -8,6 +8,7 @@ import streamlit as st
 
 from pages import _common as c
 from pipeline import jobs
+from pipeline.jobs import backlog
 from pipeline.ops import stats
 
 settings = c.settings()
@@ -77,6 +78,13 @@ def live() -> None:
         f"median wait before a job starts **{c.human_seconds(latency)}**" if latency is not None else "",
         f"failures: {kinds}" if kinds else "") if part))
     worker_status(overview)
+    queue = backlog.overview(settings)   # issue 21: the backlog and when it should be through
+    if queue["queue_depth"]:
+        drains = queue["drains_in_seconds"]
+        st.info(f"Backlog: **{queue['queue_depth']}** job{'s' if queue['queue_depth'] != 1 else ''} waiting"
+                + (f", all done in ~**{c.human_seconds(drains)}**" if drains is not None else "")
+                + (f". Feeds wait until fewer than {queue['max_queued_jobs']} are queued (worker.max_queued_jobs)."
+                   if queue["feeds_held_back"] else "."), icon=":material/hourglass_top:")
 
     if not any(counts.values()):
         st.info("No jobs yet — add an episode on **New episode**.", icon=":material/info:")

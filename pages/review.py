@@ -21,6 +21,7 @@ from pipeline import jobs, storage, transcript
 from pipeline.errors import PipelineError
 from pipeline.jobs import options
 from pipeline.library import bundle, episodes, review
+from pipeline.ops import retention
 
 VARIANTS = ("subtitled_9x16", "clean_9x16", "subtitled_16x9", "clean_16x9")
 ALL_FOUR = "all four"
@@ -105,6 +106,16 @@ elif latest_job and latest_job["status"] == "cancelled":
     st.page_link(c.JOBS, label="Retry on the Jobs page", icon=":material/replay:",
                  query_params={"job": str(latest_job["job_id"])})
 
+with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+    st.button("Unpin episode" if episode["pinned"] else "Pin episode", icon=":material/keep:", key="pin_episode",
+              on_click=c.attempt, args=(retention.pin_episode, "Episode unpinned." if episode["pinned"] else
+                                        "Episode pinned: the retention policy never deletes any of its files.",
+                                        settings, episode_id, not episode["pinned"]),
+              help="Pinned: its source, audio and every render are kept whatever the retention policy says.")
+    if episode["source_deleted_at"]:
+        st.caption(f"Source and audio deleted by the retention policy ({episode['source_deleted_at']}); clips, "
+                   "renders and the transcript are kept. Reprocessing downloads a URL source again.")
+
 if enrichment.get("summary"):
     st.markdown(c.md_escape(enrichment["summary"]))
 if enrichment.get("keywords"):
@@ -169,6 +180,11 @@ def clip_actions(clip: dict) -> None:
                   disabled=clip["status"] == "rejected", on_click=set_status, args=(clip_id, "rejected"))
         st.button("Undo", icon=":material/undo:", key=f"reset_{clip_id}", disabled=clip["status"] == "suggested",
                   on_click=set_status, args=(clip_id, "suggested"), help="Back to suggested.")
+        st.button("Unpin" if clip["pinned"] else "Pin", icon=":material/keep:", key=f"pin_{clip_id}",
+                  on_click=c.attempt, args=(retention.pin_clip, "Clip unpinned." if clip["pinned"] else
+                                            "Clip pinned: the retention policy never deletes its renders.",
+                                            settings, clip_id, not clip["pinned"]),
+                  help="A pinned clip keeps its renders even when rejected (retention.rejected_renders_days).")
     with st.expander("Trim & style"):
         choices = review.get_clip(settings, clip_id)   # the per-clip reframe / caption style, not in the summary
         limit = max(float(episode["duration"] or 0), float(clip["end"]))   # a clip may end a hair past it

@@ -5,7 +5,7 @@ import shlex
 import streamlit as st
 
 from pages import _common as c
-from pipeline.ops import health
+from pipeline.ops import disk, health
 
 settings = c.settings()
 st.title("Settings & health")
@@ -63,9 +63,20 @@ with right:
                                      f"on the disk holding the data dir")
     if free_share < 0.05:
         st.warning("Less than 5% of the disk is free; renders may fail.", icon=":material/warning:")
-    sizes = health.database_sizes(settings)
-    st.markdown(f"App database: **{c.human_bytes(sizes['app'])}** · queue database: "
-                f"**{c.human_bytes(sizes['queue'])}**")
+    used = disk.usage(settings)   # issue 21: where the space goes, and what retention frees next
+    if used["warning"]:
+        st.warning(used["warning"], icon=":material/warning:")
+    st.markdown(" · ".join(f"{label}: **{c.human_bytes(used[key])}**" for label, key in (
+        ("Sources", "source"), ("Audio", "audio"), ("Renders", "renders"), ("Transcripts and other", "other"),
+        ("App database", "database"), ("Queue database", "queue_database"))))
+    frees = used["policy_frees_next"]
+    if any(frees["policy"].values()):
+        kinds = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in
+                          ((k, v["items"]) for k, v in frees["by_kind"].items()))
+        st.caption(f"Retention ({', '.join(f'{k} {v:g}' for k, v in frees['policy'].items())}) frees "
+                   f"**{c.human_bytes(frees['bytes'])}** at its next run" + (f": {kinds}." if kinds else "."))
+    else:
+        st.caption("Retention is off (every `retention.*_days` is 0): nothing is ever deleted automatically.")
 
     st.subheader("Worker")
     st.markdown("Start a worker in the project folder with:")

@@ -18,11 +18,11 @@ from pipeline import jobs, storage
 from pipeline.automation import feeds, inbox, webhooks
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError, DuplicateSource, PipelineError
+from pipeline.jobs import backlog, runner
 from pipeline.jobs import options as job_options
-from pipeline.jobs import runner
 from pipeline.jobs.states import ALL_STAGES
 from pipeline.library import episodes
-from pipeline.ops import serve
+from pipeline.ops import disk, retention, serve
 
 
 def _dispatch(job_id: int, priority: int) -> str:
@@ -71,7 +71,9 @@ def cmd_enqueue(args, settings) -> int:
     except DuplicateSource as exc:   # automation gets the existing episode to reprocess or poll
         _print(args, {"error": str(exc), "duplicate_of": exc.episode_id}, f"error: {exc}")
         return 1
-    _print(args, {"episode_id": episode_id, "job_id": job_id}, f"queued job {job_id} for episode {episode_id}")
+    depth = backlog.notice(settings)   # back-pressure (issue 21): always accepted, with the queue's depth
+    _print(args, {"episode_id": episode_id, "job_id": job_id, **depth},
+           f"queued job {job_id} for episode {episode_id}" + (f"\n{depth['message']}" if depth["message"] else ""))
     return 0
 
 
@@ -154,14 +156,51 @@ def cmd_restore(args, settings) -> int:
 
 
 def cmd_stats(args, settings) -> int:
-    data = jobs.stats(settings)
+    data = dict(jobs.stats(settings), disk=disk.usage(settings), backlog=backlog.overview(settings))
     latency, rate = data["queue_latency_seconds"], data["success_rate"]
     lines = [f"jobs: {', '.join(f'{k} {v}' for k, v in data['jobs'].items())}",
              "success rate: " + ("-" if rate is None else f"{rate * 100:.1f}%"),
              f"failures by kind: {data['failures_by_kind'] or 'none'}",
              f"queue latency: median {latency['median']} s, p95 {latency['p95']} s ({latency['samples']} jobs)"]
     lines += [f"  {stage:<15} {value:8.1f} s per media hour" for stage, value in data["seconds_per_media_hour"].items()]
+    space, queue = data["disk"], data["backlog"]
+    lines.append("disk: " + ", ".join(f"{kind} {space[kind] / (1 << 20):,.1f} MB" for kind in
+                                      ("source", "audio", "renders", "other", "database"))
+                 + f"; free {space['free'] / (1 << 30):,.1f} GB")
+    lines.append(f"retention frees next: {space['policy_frees_next']['bytes'] / (1 << 20):,.1f} MB")
+    if space["warning"]:
+        lines.append(f"warning: {space['warning']}")
+    drains = queue["drains_in_seconds"]
+    lines.append(f"backlog: {queue['queue_depth']} waiting" + (f", done in ~{drains / 60:.0f} min" if drains else "")
+                 + (" (feeds held back)" if queue["feeds_held_back"] else ""))
     _print(args, data, "\n".join(lines))
+    return 0
+
+
+def cmd_cleanup(args, settings) -> int:
+    """The retention policy now (the worker also runs it every hour), or ``--history``: what it deleted."""
+    if args.history:
+        rows = retention.deletions(settings, limit=args.limit)
+        _print(args, {"deletions": rows}, "\n".join(
+            f"{r['deleted_at']}  {r['kind']:<16} {r['bytes']:>12,} B  {r['path'] or str(r['items']) + ' events'}"
+            f"  ({r['reason']})" for r in rows) or "nothing deleted yet")
+        return 0
+    result = retention.cleanup(settings, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    lines = [f"{verb} {i['kind']:<16} {i['bytes']:>12,} B  {i['path'] or str(i.get('events', 0)) + ' events'}"
+             f"  ({i['reason']})" for i in result["deleted"]]
+    if not retention.enabled(settings):
+        lines.append("retention is off: every retention.*_days is 0 (keep forever)")
+    lines.append(f"{verb} {len(result['deleted'])} item(s), {result['bytes']:,} bytes")
+    _print(args, result, "\n".join(lines))
+    return 0
+
+
+def cmd_pin(args, settings) -> int:
+    """Pinned episodes and clips are never deleted by the retention policy."""
+    pin = retention.pin_clip if args.kind == "clip" else retention.pin_episode
+    result = pin(settings, args.id, pinned=not args.off)
+    _print(args, result, f"{args.kind} {args.id} {'pinned' if result['pinned'] else 'unpinned'}")
     return 0
 
 
@@ -314,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hard", action="store_true", help="remove its rows and files for good")
     p = add("restore", cmd_restore, "undo a soft delete")
     p.add_argument("episode_id")
-    p = add("stats", cmd_stats, "success rate, seconds per media hour by stage, failures by kind, queue latency")
+    p = add("stats", cmd_stats, "success rate, seconds per media hour by stage, failures by kind, queue latency,"
+            " disk use by kind and what retention frees next, the backlog and its forecast")
     p = add("retry", cmd_retry, "requeue a failed or cancelled job; completed stages are kept")
     p.add_argument("job_id", type=int)
     p = add("cancel", cmd_cancel, "cancel a queued job, or stop a running one")
@@ -332,6 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("episode_id")
     p.add_argument("--format", choices=("srt", "vtt", "json", "txt"), default="srt")
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p = add("cleanup", cmd_cleanup, "apply the retention policy now: delete old sources, rejected renders, trashed"
+            " episodes, compact job events; prints what went and the bytes freed")
+    p.add_argument("--dry-run", action="store_true", help="list what would be deleted and change nothing")
+    p.add_argument("--history", action="store_true", help="list what the policy deleted (what, why, when), newest first")
+    p.add_argument("--limit", type=int, default=100, help="with --history: how many deletions to show")
+    p = add("pin", cmd_pin, "pin an episode or a clip: the retention policy never deletes it")
+    p.add_argument("kind", choices=("episode", "clip"))
+    p.add_argument("id", help="episode or clip id")
+    p.add_argument("--off", action="store_true", help="unpin")
     p = add("serve", cmd_serve, "start the worker and the dashboard; Ctrl-C stops both", json_flag=False)
     p.add_argument("--workers", type=int, help="worker count (default: worker.workers from the config)")
     p.add_argument("--port", type=int, help="dashboard port (default: dashboard.port from the config)")

@@ -48,6 +48,7 @@ class WorkerSettings:
     stale_after_seconds: float = 30.0     # a running job whose heartbeat is older is resumed elsewhere
     reap_seconds: float = 15.0            # how often a consumer looks for orphaned jobs
     min_free_mb: int = 500                # refuse to ingest or render below this much free disk
+    max_queued_jobs: int = 0              # back-pressure: feeds wait while this many jobs wait (0 = unlimited)
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,18 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """What cleanup deletes and when (issue 21), in days (fractions allowed); 0 keeps forever.
+
+    Approved clips and anything pinned are never deleted automatically.
+    """
+    source_days: float = 0.0              # source + audio.wav, counted from the episode's last finished job
+    rejected_renders_days: float = 0.0    # renders of rejected clips, counted from the rejection
+    deleted_episodes_days: float = 0.0    # soft-deleted episodes are deleted for good
+    events_days: float = 0.0              # job events of finished jobs are compacted into per-job summaries
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -201,6 +214,7 @@ class Settings:
     network: NetworkSettings = field(default_factory=NetworkSettings)
     inbox: InboxSettings = field(default_factory=InboxSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     source: Path | None = None
 
     @property
@@ -226,6 +240,9 @@ _RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "worker.retry_factor": (lambda v: 1 <= v <= 10, "must be between 1 and 10"),
     "worker.stale_after_seconds": (lambda v: 1 <= v <= 3600, "must be between 1 and 3600"),
     "worker.reap_seconds": (lambda v: 0.5 <= v <= 3600, "must be between 0.5 and 3600"),
+    "worker.max_queued_jobs": (lambda v: 0 <= v <= 100_000, "must be between 0 (unlimited) and 100000"),
+    **{f"retention.{key}": (lambda v: 0 <= v <= 36_500, "must be a number of days from 0 (keep forever) to 36500")
+       for key in ("source_days", "rejected_renders_days", "deleted_episodes_days", "events_days")},
     "worker.min_free_mb": (lambda v: 0 <= v <= 10_000_000, "must be a number of megabytes (0 disables the check)"),
     "transcribe.engine": (lambda v: v in ("faster-whisper", "openai-whisper"),
                           "must be 'faster-whisper' or 'openai-whisper'"),

@@ -31,7 +31,7 @@ from pipeline.errors import BadInput
 from pipeline.jobs import runner
 from pipeline.library import bundle, episodes, review
 from pipeline.media import probe
-from pipeline.ops import health, stats
+from pipeline.ops import health, retention, stats
 
 APP = str(PROJECT_ROOT / "dashboard.py")
 OVERVIEW, NEW_EPISODE, JOBS = "pages/overview.py", "pages/new_episode.py", "pages/jobs.py"
@@ -788,3 +788,44 @@ def test_model_status_tells_a_model_to_download_from_one_on_disk(empty_dir, tmp_
     use_config(tmp_path, monkeypatch, f"transcribe:\n  model: {tmp_path / 'gone'}\n")
     gone = health.model_status(load_settings())
     assert not gone["available"] and gone["where"] == f"missing: {tmp_path / 'gone'} does not exist"
+
+
+# --- retention, disk view and backlog (issue 21) -----------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_disk_view_pins_and_backlog(finished_dir, finished, tmp_path, monkeypatch):
+    """Settings shows space by kind, what retention frees next and the low-space warning; Episodes shows each
+    episode's size and pins it; Review pins a clip; Overview shows the backlog."""
+    use_config(tmp_path, monkeypatch, FAST_CONFIG + "retention:\n  source_days: 1\nworker:\n  min_free_mb: 10000000\n")
+    episode_id = finished["episode_id"]
+    with contextlib.closing(sqlite3.connect(finished_dir / "clipdesk.db")) as conn, conn:
+        conn.execute("UPDATE jobs SET finished_at = finished_at - 2 * 86400")
+    at = open_page(SETTINGS)
+    shown = texts(at)
+    folder = finished_dir / "episodes" / episode_id
+    source_mb = next(folder.glob("source.*")).stat().st_size + (folder / "audio.wav").stat().st_size
+    assert "Sources: **" in shown and "Renders: **" in shown and "below worker.min_free_mb" in shown
+    assert "frees **" in shown and "2 source" not in shown and "1 source, 1 audio" in shown
+    assert stats.episode_footprint(load_settings(), episode_id)["bytes"] > source_mb > 0
+
+    at = open_page(EPISODES)
+    assert table(at)["Size"].iloc[0].endswith("B")
+    at.button(key="pin_episode").click().run()
+    assert "is pinned" in texts(at) and episodes.summary(load_settings(), episode_id)["pinned"] is True
+    at = open_page(SETTINGS)
+    assert "frees **0 B** at its next run." in texts(at), "a pinned episode is kept"
+
+    clip_id = finished["summary"]["clips"][0]["clip_id"]
+    at = open_page(REVIEW, {"episode": episode_id}, tab="Clips")
+    at.button(key=f"pin_{clip_id}").click().run()
+    assert episodes.summary(load_settings(), episode_id)["clips"][0]["pinned"] is True
+
+    jobs.create(load_settings(), str(mediagen.tone_video(tmp_path / "waiting.mp4", 1, 160, 90)))
+    at = open_page(OVERVIEW)
+    assert "Backlog: **1** job waiting" in texts(at)
+
+    use_config(tmp_path, monkeypatch, FAST_CONFIG + "retention:\n  events_days: 1\n")
+    assert retention.cleanup(load_settings())["events"] > 0
+    at = open_page(JOBS, {"job": str(finished["job_id"])})
+    assert "events of this job were compacted" in texts(at)

@@ -67,7 +67,7 @@ def test_new_feed_starts_from_now_then_queues_exactly_the_new_entry_once_and_it_
 
     later = time.time() + 16 * MINUTE
     assert feeds.check_due(settings, dispatch, now=later) == [{"feed_id": feed["feed_id"], "queued": [],
-                                                               "error": None}]
+                                                               "waiting": 0, "error": None}]
     server.rss("/feed.xml", items(3, 2, 1))
     [result] = feeds.check_due(settings, dispatch, now=later + 16 * MINUTE)
     assert len(result["queued"]) == 1 and dispatch.calls == [(result["queued"][0], jobs.PRIORITY_FEED)]
@@ -228,6 +228,7 @@ def test_cli_feeds_add_list_check_remove_speak_json(settings, server, tmp_path):
     added = cli("add", server.url("/feed.xml"), "--interval", "30", "--max-clips", "3")
     assert added["interval_minutes"] == 30 and added["options"] == {"max_clips": 3} and added["entries_seen"] == 1
     assert [f["feed_id"] for f in cli("list")["feeds"]] == [added["feed_id"]]
-    assert cli("check")["results"] == [{"feed_id": added["feed_id"], "queued": [], "error": None}]
+    assert cli("check")["results"] == [{"feed_id": added["feed_id"], "queued": [], "waiting": 0,
+                                        "error": None}]
     assert cli("remove", str(added["feed_id"]))["removed"] is True
     assert feeds.list_feeds(settings) == []

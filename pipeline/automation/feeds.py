@@ -3,7 +3,8 @@
 A feed is listed with yt-dlp's flat extraction (nothing downloaded) every ``interval_minutes``.
 Each entry is known by a stable id (RSS guid, video id, Atom id). An entry is *claimed* in
 ``feed_entries`` (UNIQUE per feed) before its job is created, so no entry is ever enqueued
-twice, even if two checks race. A new feed starts from "now": what it lists when added is
+twice, even if two checks race. While ``worker.max_queued_jobs`` jobs wait, new entries are left
+unclaimed (back-pressure) and the feed is looked at again a minute later. A new feed starts from "now": what it lists when added is
 marked seen, except the newest ``backfill`` entries, which the next check enqueues. A failing
 feed records its error and backs off exponentially; the other feeds are checked regardless.
 The worker's periodic task calls ``check_due`` every minute.
@@ -20,6 +21,7 @@ from pipeline import db, jobs
 from pipeline.backoff import Backoff
 from pipeline.config import Settings
 from pipeline.errors import BadInput, DuplicateSource, PipelineError
+from pipeline.jobs import backlog
 from pipeline.jobs import options as job_options
 from pipeline.security import network
 from pipeline.stages import download
@@ -29,6 +31,7 @@ log = logging.getLogger("clipdesk.feeds")
 DEFAULT_INTERVAL_MINUTES = 15
 MAX_INTERVAL_MINUTES = 7 * 24 * 60
 MAX_BACKOFF_SECONDS = 24 * 3600
+BACKLOG_RECHECK_SECONDS = 60   # entries left waiting by back-pressure: look again at the next minute's tick
 
 
 def add(settings: Settings, url: str, options: dict | None = None, backfill: int = 0,
@@ -90,26 +93,40 @@ def check_feed(settings: Settings, feed_id: int, dispatch: jobs.Dispatch, now: f
     now = time.time() if now is None else now
     feed = _require(settings, feed_id)
     queued: list[int] = []
+    waiting = 0
     try:
         listing = download.list_entries(feed["url"], settings)
         options = json.loads(feed["options_json"] or "{}")
+        with db.session(settings.app_db_path) as conn:
+            seen = db.seen_feed_entry_ids(conn, feed_id)
         for entry in reversed(listing.entries):
-            job_id = _enqueue_entry(settings, feed_id, entry, options, dispatch, now)
-            if job_id is not None:
+            if entry.entry_id in seen:
+                continue
+            job_id = None if waiting else _enqueue_entry(settings, feed_id, entry, options, dispatch, now)
+            if waiting or job_id == _QUEUE_FULL:   # back-pressure: left unclaimed, a later check queues it
+                waiting += 1
+            elif job_id is not None:
                 queued.append(job_id)
     except Exception as exc:   # recorded on the feed with a back-off; the next feed is still checked
         return _record_failure(settings, feed, exc, queued, now)
+    next_check = now + (BACKLOG_RECHECK_SECONDS if waiting else feed["interval_minutes"] * 60)
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        db.set_feed_checked(conn, feed_id, listing.title, now + feed["interval_minutes"] * 60, now)
-    if queued:
-        log.info("feed %s: queued jobs %s", feed_id, queued)
-    return {"feed_id": feed_id, "queued": queued, "error": None}
+        db.set_feed_checked(conn, feed_id, listing.title, next_check, now)
+    if queued or waiting:
+        log.info("feed %s: queued jobs %s; %d entries wait for room in the queue", feed_id, queued, waiting)
+    return {"feed_id": feed_id, "queued": queued, "waiting": waiting, "error": None}
+
+
+_QUEUE_FULL = -1   # _enqueue_entry: worker.max_queued_jobs jobs wait; the entry stays unclaimed
 
 
 def _enqueue_entry(settings: Settings, feed_id: int, entry: download.Entry, options: dict,
                    dispatch: jobs.Dispatch, now: float) -> int | None:
-    """Claim the entry, then create and queue its job; None when it was seen before or cannot be queued."""
+    """Claim the entry, then create and queue its job; None when it was seen before or cannot be queued,
+    ``_QUEUE_FULL`` when the queue is at ``worker.max_queued_jobs`` (checked in the claim's transaction)."""
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        if backlog.full(settings, conn):
+            return _QUEUE_FULL
         if not db.claim_feed_entry(conn, feed_id, entry.entry_id, entry.url, entry.title, entry.published_at, now):
             return None
     episode_id = job_id = note = None
@@ -138,7 +155,7 @@ def _record_failure(settings: Settings, feed, exc: Exception, queued: list[int],
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         db.set_feed_failed(conn, feed["id"], message, now + delay, now)
     log.warning("feed %s failed (%d in a row), next check in %.0f min: %s", feed["id"], failures, delay / 60, message)
-    return {"feed_id": feed["id"], "queued": queued, "error": message}
+    return {"feed_id": feed["id"], "queued": queued, "waiting": 0, "error": message}
 
 
 def list_feeds(settings: Settings) -> list[dict]:

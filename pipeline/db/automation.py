@@ -131,3 +131,9 @@ def list_webhook_attempts(conn, delivery_id: int) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY id",
                         (delivery_id,)).fetchall()
 
+
+
+def seen_feed_entry_ids(conn, feed_id: int) -> set[str]:
+    """The entry ids a feed has already shown us (claimed)."""
+    return {row["entry_id"] for row in conn.execute("SELECT entry_id FROM feed_entries WHERE feed_id = ?",
+                                                    (feed_id,)).fetchall()}

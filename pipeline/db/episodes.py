@@ -38,8 +38,9 @@ def delete_episode(conn, episode_id: str) -> None:
 
 def set_episode_source(conn, episode_id: str, source_path: str, duration: float, media_json: str,
                        now: float) -> None:
-    conn.execute("UPDATE episodes SET source_path = ?, duration = ?, media_json = ?, updated_at = ?"
-                 " WHERE id = ?", (source_path, duration, media_json, now, episode_id))
+    """The ingested source is in place (again, after a retention cleanup: ``source_deleted_at`` is cleared)."""
+    conn.execute("UPDATE episodes SET source_path = ?, duration = ?, media_json = ?, source_deleted_at = NULL,"
+                 " updated_at = ? WHERE id = ?", (source_path, duration, media_json, now, episode_id))
 
 
 def set_episode_declared_duration(conn, episode_id: str, duration: float) -> None:

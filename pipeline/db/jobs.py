@@ -261,3 +261,9 @@ def unit_orphan_candidates(conn) -> list[sqlite3.Row]:
                         f" JOIN jobs j ON j.id = u.job_id WHERE u.status IN ({_in(states.UNIT_ACTIVE)})"
                         " ORDER BY u.priority DESC, u.id", states.UNIT_ACTIVE).fetchall()
 
+
+
+def count_waiting_jobs(conn) -> int:
+    """Jobs queued or waiting out a retry: the depth back-pressure compares with ``worker.max_queued_jobs``."""
+    return conn.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({_in(states.WAITING)})",
+                        states.WAITING).fetchone()[0]

@@ -206,6 +206,8 @@ def rework(settings: Settings, episode_id: str, from_stage: str, dispatch: Dispa
         if active := db.active_jobs_for_episode(conn, episode_id):
             raise BadInput(f"Episode {episode_id} already has job {active[0]['id']} {active[0]['status']};"
                            " wait for it to finish or cancel it first.")
+        if gone := ingest.source_gone_message(episode):   # retention deleted it (a URL is downloaded again)
+            raise BadInput(gone)
         merged = json.loads(db.last_job_options(conn, episode_id) or "{}")
         merged.pop("full_episode", None)   # a full render is asked for each time, not inherited
         merged.update(options or {})

@@ -46,6 +46,9 @@ def summary(settings: Settings, episode_id: str) -> dict:
         "source_metadata": json.loads(episode["metadata_json"]) if episode["metadata_json"] else None,
         "download": json.loads(episode["download_json"]) if episode["download_json"] else None,
         "language": episode["language"],
+        "pinned": bool(episode["pinned"]),   # issue 21: never cleaned by the retention policy
+        "source_deleted_at": iso(episode["source_deleted_at"]),   # the policy removed source and audio
+        "deleted_at": iso(episode["deleted_at"]),
         "created_at": iso(episode["created_at"]),
         "job_ids": [j["id"] for j in jobs],
         "transcript": transcript_paths,
@@ -54,7 +57,7 @@ def summary(settings: Settings, episode_id: str) -> dict:
                    "title": c["title"], "reason": c["reason"], "status": c["status"],
                    "source": c["source"], "hashtags": json.loads(c["hashtags_json"] or "[]"),
                    "score_detail": json.loads(c["score_detail_json"] or "{}"),
-                   "reframe": c["reframe"], "caption_style": c["caption_style"],
+                   "reframe": c["reframe"], "caption_style": c["caption_style"], "pinned": bool(c["pinned"]),
                    "renders": by_clip.get(c["id"], {})} for c in clips],
         "full_episode_render": episode_render.summary(settings, episode_id),   # issue 5: subtitled 16x9 of it all
     }
@@ -66,7 +69,8 @@ def list_episodes(settings: Settings, search: str = "", include_deleted: bool = 
         rows = db.list_episodes(conn, limit, include_deleted, search.strip())
     return [{"episode_id": r["id"], "title": r["title"] or Path(r["source_uri"]).name, "status": r["status"],
              "duration": r["duration"], "source": r["source_uri"], "clips": r["clip_count"],
-             "created_at": iso(r["created_at"]), "deleted": r["deleted_at"] is not None} for r in rows]
+             "created_at": iso(r["created_at"]), "deleted": r["deleted_at"] is not None,
+             "pinned": bool(r["pinned"]), "source_deleted": r["source_deleted_at"] is not None} for r in rows]
 
 
 def delete(settings: Settings, episode_id: str, hard: bool = False, wait_seconds: float = 15.0) -> dict:

@@ -18,6 +18,7 @@ from pipeline.config import Settings
 from pipeline.enrichment import clip_rules
 from pipeline.errors import BadInput
 from pipeline.jobs import options
+from pipeline.stages import ingest
 
 REVIEW_STATUSES = ("suggested", "approved", "rejected")
 
@@ -145,10 +146,13 @@ def _require_clip(conn, clip_id: str):
 
 
 def _require_idle(conn, clip) -> None:
-    """A clip is re-rendered by a new job; refuse before changing anything if one is already under way."""
+    """A clip is re-rendered by a new job; refuse before changing anything if one is already under way,
+    or if the render could not run (the retention policy deleted an uploaded source)."""
     if active := db.active_jobs_for_episode(conn, clip["episode_id"]):
         raise BadInput(f"Episode {clip['episode_id']} already has job {active[0]['id']} {active[0]['status']}; "
                        "wait for it to finish or cancel it before changing this clip.")
+    if gone := ingest.source_gone_message(db.get_episode(conn, clip["episode_id"])):
+        raise BadInput(gone)
 
 
 def _remove_render_files(settings: Settings, clip) -> None:

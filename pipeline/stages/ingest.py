@@ -38,6 +38,20 @@ def source_extension(name: str, info: media.MediaInfo) -> str:
     return _FORMAT_EXTENSIONS.get(info.format_name, "bin")
 
 
+def source_gone_message(episode) -> str | None:
+    """Why an episode whose source the retention policy deleted cannot be ingested again; None when it
+    can (a URL is downloaded again, a local file still at its path is copied again)."""
+    if episode["source_deleted_at"] is None or episode["source_kind"] == "url":
+        return None
+    if episode["source_kind"] == "path" and Path(episode["source_uri"]).is_file():
+        return None
+    what = ("upload the file again as a new episode" if episode["source_kind"] == "upload"
+            else f"put the file back at {episode['source_uri']} or upload it again as a new episode")
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(episode["source_deleted_at"]))
+    return (f"The source of episode {episode['id']} was deleted by the retention policy (retention.source_days)"
+            f" on {when}; to process it from a stage that needs the media, {what}.")
+
+
 def run(ctx: StageContext) -> None:
     episode = ctx.episode()
     if episode["source_kind"] == "url":
@@ -47,6 +61,8 @@ def run(ctx: StageContext) -> None:
     moved_earlier = _ingested_source(ctx.episode_dir)
     if episode["source_kind"] == "upload" and not origin.exists() and moved_earlier:
         origin = moved_earlier   # a previous attempt moved the upload, then stopped
+    if not moved_earlier and (gone := source_gone_message(episode)):
+        raise BadInput(gone)
     info = media.probe(origin)
     ctx.progress(0.2)
     final = ctx.episode_dir / f"source.{source_extension(origin.name, info)}"
