@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipeline import db, jobs, storage, transcript
 from pipeline.config import Settings
-from pipeline.errors import BadInput
+from pipeline.errors import BadInput, NotAllowed, NotFound
 from pipeline.jobs import iso
 from pipeline.stages import episode_render
 
@@ -17,7 +17,7 @@ from pipeline.stages import episode_render
 def _require(conn, episode_id: str):
     episode = db.get_episode(conn, episode_id)
     if episode is None:
-        raise BadInput(f"There is no episode {episode_id}.")
+        raise NotFound(f"There is no episode {episode_id}.")
     return episode
 
 
@@ -93,7 +93,7 @@ def restore(settings: Settings, episode_id: str) -> dict:
     with db.session(settings.app_db_path) as conn:
         episode = _require(conn, episode_id)
         if episode["deleted_at"] is None:
-            raise BadInput(f"Episode {episode_id} is not deleted.")
+            raise NotAllowed(f"Episode {episode_id} is not deleted.")
         db.set_episode_deleted(conn, episode_id, None, time.time())
     return summary(settings, episode_id)
 
@@ -106,7 +106,7 @@ def _wait_until_stopped(settings: Settings, episode_id: str, wait_seconds: float
         if not running:
             return
         if time.monotonic() > deadline:
-            raise BadInput(f"Job {running[0]} of episode {episode_id} is still stopping; try the delete again"
+            raise NotAllowed(f"Job {running[0]} of episode {episode_id} is still stopping; try the delete again"
                            " in a few seconds.")
         time.sleep(0.2)
 
