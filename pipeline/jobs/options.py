@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pipeline.config import Settings
 from pipeline.errors import BadInput
+from pipeline.jobs.states import TARGET_STAGES
 
 ENGINES = ("faster-whisper", "openai-whisper")
 ASPECTS = ("9x16", "16x9", "1x1")
@@ -27,6 +28,8 @@ def validate(settings: Settings, options: dict | None) -> dict:
     high = options.get("max_clip_seconds", settings.enrich.max_clip_seconds)
     if low > high:
         raise BadInput(f"The shortest clip ({low:g} s) is longer than the longest clip ({high:g} s).")
+    if options.get("full_episode") and options.get("target_stage", "render") != "render":
+        raise BadInput(f"Option full_episode needs target_stage render (got {options['target_stage']}).")
     return options
 
 
@@ -84,4 +87,5 @@ _CHECKS = {
     "caption_style": _caption_style,
     "reframe": _choice(REFRAME_MODES),
     "full_episode": _flag,
+    "target_stage": _choice(TARGET_STAGES),
 }
