@@ -3,6 +3,16 @@
 Callers use ``db.<function>(conn, ...)``; each entity's statements live in their own module.
 """
 
+from pipeline.db.api_keys import (
+    active_api_key_count,
+    claim_idempotency_key,
+    find_api_key,
+    insert_api_key,
+    list_api_keys,
+    release_idempotency_key,
+    revoke_api_key,
+    store_idempotent_answer,
+)
 from pipeline.db.automation import (
     claim_feed_entry,
     claim_webhook_delivery,
@@ -66,6 +76,7 @@ from pipeline.db.episodes import (
     set_episode_title_if_empty,
     typical_media_seconds,
 )
+from pipeline.db.event_feed import events_after, last_event_id, running_progress
 from pipeline.db.events import add_event, list_events, stage_rates
 from pipeline.db.jobs import (
     active_jobs_for_episode,
@@ -103,6 +114,12 @@ from pipeline.db.jobs import (
     unit_orphan_candidates,
     units_progress,
 )
+from pipeline.db.metrics import (
+    queue_depth_by_priority,
+    running_unit_counts,
+    stage_seconds_per_media_second,
+    webhook_deliveries_by_status,
+)
 from pipeline.db.stats import (
     count_jobs_by_status,
     failures_by_kind,
@@ -116,10 +133,12 @@ from pipeline.db.workers import list_workers, remove_worker, worker_heartbeat
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "MIGRATIONS_DIR",
+    "active_api_key_count",
     "active_jobs_for_episode",
     "active_unit_count",
     "add_event",
     "claim_feed_entry",
+    "claim_idempotency_key",
     "claim_unit",
     "claim_webhook_delivery",
     "clear_stages",
@@ -135,7 +154,9 @@ __all__ = [
     "due_feed_ids",
     "due_webhook_delivery_ids",
     "end_unit",
+    "events_after",
     "failures_by_kind",
+    "find_api_key",
     "find_episode_by_source_key",
     "finish_job",
     "get_clip",
@@ -145,13 +166,16 @@ __all__ = [
     "get_job",
     "get_job_view",
     "get_unit",
+    "insert_api_key",
     "insert_episode",
     "insert_feed",
     "insert_job",
     "insert_webhook_delivery",
     "is_cancel_requested",
     "jobs_for_episode",
+    "last_event_id",
     "last_job_options",
+    "list_api_keys",
     "list_clip_renders",
     "list_clips",
     "list_episode_renders",
@@ -170,10 +194,12 @@ __all__ = [
     "media_seconds_processed",
     "migrate",
     "orphan_candidates",
+    "queue_depth_by_priority",
     "queue_latencies",
     "record_episode_render",
     "record_render",
     "record_webhook_attempt",
+    "release_idempotency_key",
     "release_job",
     "remove_worker",
     "replace_clips",
@@ -182,6 +208,9 @@ __all__ = [
     "requeue_job",
     "return_to_queue",
     "return_unit_to_queue",
+    "revoke_api_key",
+    "running_progress",
+    "running_unit_counts",
     "schedule_retry",
     "session",
     "set_clip_bounds",
@@ -211,7 +240,9 @@ __all__ = [
     "snapshot",
     "stage_durations",
     "stage_rates",
+    "stage_seconds_per_media_second",
     "start_job",
+    "store_idempotent_answer",
     "take_job_after_units",
     "throughput_by_day",
     "touch_job",
@@ -222,5 +253,6 @@ __all__ = [
     "unit_orphan_candidates",
     "units_progress",
     "upsert_inbox_file",
+    "webhook_deliveries_by_status",
     "worker_heartbeat",
 ]
