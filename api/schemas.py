@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.jobs.options import ASPECTS, ENGINES, REFRAME_MODES
 
 JOB_OPTION_FIELDS = ("engine", "model", "language", "max_clips", "min_clip_seconds", "max_clip_seconds", "aspects",
-                     "caption_style", "reframe", "full_episode", "target_stage")
+                     "caption_style", "reframe", "full_episode", "target_stage", "webhook_url")
 
 
 class JobOptions(BaseModel):
@@ -29,6 +29,8 @@ class JobOptions(BaseModel):
     full_episode: bool | None = Field(None, description="also render the whole episode with captions")
     target_stage: Literal["transcribe", "enrich", "render"] | None = Field(
         None, description="the last stage to run: transcribe gives a transcript-only job (default render)")
+    webhook_url: str | None = Field(None, description="POSTed the job JSON and episode summary when the job"
+                                                      " succeeds or fails (signed like webhooks.urls)")
 
     def options(self) -> dict:
         return {k: v for k, v in self.model_dump().items() if k in JOB_OPTION_FIELDS and v is not None}

@@ -140,12 +140,16 @@ def test_transcript_only_url_job_and_a_stream_resumed_with_last_event_id(stack, 
     audio = mediagen.speech_audio(media_dir / "api-talk.mp3")
     with MediaServer() as server:
         server.serve("/talk.mp3", audio.read_bytes(), "audio/mpeg")
-        response = client.post("/v1/episodes", json={"source": server.url("/talk.mp3"), "target_stage": "transcribe"})
+        server.serve("/hook", b"ok", "text/plain")
+        response = client.post("/v1/episodes", json={"source": server.url("/talk.mp3"), "target_stage": "transcribe",
+                                                     "webhook_url": server.url("/hook")})
         assert response.status_code == 202, response.text
         job_id = response.json()["job_id"]
         first = follow(client, job_id, stop_after=3)                     # disconnect mid-job
         rest = follow(client, job_id, headers={"Last-Event-ID": first[-1]["id"]})
         again = client.post("/v1/episodes", json={"source": server.url("/talk.mp3")})
+        hooks = wait_until(lambda: server.received("/hook"), 30, 0.1, "the job's webhook")
+    assert json.loads(hooks[0].body)["event"] == "job.succeeded" and json.loads(hooks[0].body)["job"]["job_id"] == job_id
     ids = [int(m["id"]) for m in first + rest]
     assert ids == stored_ids(client, job_id) and len(set(ids)) == len(ids)   # no gap, no repeat
     assert rest[-1]["event"] == "job.succeeded"
@@ -210,6 +214,20 @@ def test_idempotency_key_returns_the_first_answer(stack, media_dir):
         wait_until(lambda j=job_id: client.get(f"/v1/jobs/{j}").json()["status"] in jobs.FINAL_STATUSES, 120,
                    0.2, f"job {job_id}")
 
+    # the job list: filters and a cursor that pages through every job once
+    listed, cursor = [], None
+    while True:
+        page = client.get("/v1/jobs", params={"limit": 2, **({"before": cursor} if cursor else {})}).json()
+        listed += [j["job_id"] for j in page["jobs"]]
+        if not (cursor := page["next"]):
+            break
+    with sqlite3.connect(settings.app_db_path) as conn:
+        assert listed == [r[0] for r in conn.execute("SELECT id FROM jobs ORDER BY id DESC")]
+    mine = client.get("/v1/jobs", params={"episode_id": first.json()["episode_id"], "status": "succeeded",
+                                          "stage": "transcribe", "created_since": "2000-01-01T00:00:00Z"}).json()
+    assert [j["job_id"] for j in mine["jobs"]] == [first.json()["job_id"]]
+    assert client.get("/v1/jobs", params={"created_since": "2999-01-01T00:00:00"}).json()["jobs"] == []
+
 
 def _state(settings) -> tuple:
     """Every row of the app database and every file of the data dir, to show nothing changed."""
@@ -259,6 +277,9 @@ def test_bad_requests_get_a_specific_problem_and_change_nothing(stack, media_dir
         (client.post("/v1/episodes", content=_chunked_multipart(big << 20),
                      headers={"content-type": "multipart/form-data; boundary=XyZ"}), 413, f"{UPLOAD_LIMIT_MB} MB"),
         (client.post("/v1/episodes", content=b"source=x", headers={"content-type": "text/plain"}), 415, "text/plain"),
+        (client.get("/v1/jobs", params={"status": "done"}), 422, "unknown status 'done'"),
+        (client.post("/v1/episodes", json={"source": "https://example.com/a.mp4", "webhook_url": "file:///x"}), 422,
+         "webhook_url"),
         (client.get("/v1/jobs/999999"), 404, "no job 999999"),
         (client.get("/v1/jobs/abc"), 422, "job_id"),
         (client.get("/v1/episodes/nope"), 404, "no episode nope"),
@@ -304,6 +325,12 @@ def test_metrics_parse_and_match_the_database(stack):
     assert stats["jobs"] == jobs_by_status and stats["live_workers"] == 1
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["workers"]["alive"] == 1
+    docs = client.get("/docs")                                           # offline: assets come from here
+    assert docs.status_code == 200 and "/static-offline-docs/swagger-ui-bundle.js" in docs.text
+    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/episodes", "/v1/jobs/{job_id}", "/v1/episodes/{episode_id}", "/v1/events", "/metrics", "/healthz",
+            "/v1/clips/{clip_id}/renders/{variant}"} <= set(paths)
 
 
 def test_keys_close_the_api_and_failed_attempts_are_throttled(stack):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,10 +14,16 @@ from pipeline.jobs import feed
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-@router.get("", summary="List jobs, newest first; filter by status or text")
-def list_jobs(settings: SettingsDep, client: ClientDep, status: str | None = None, search: str = "",
+@router.get("", summary="List jobs, newest first, with filters; page on with ?before=<next>")
+def list_jobs(settings: SettingsDep, client: ClientDep, status: str | None = None, stage: str | None = None,
+              episode_id: str | None = None, search: str = "",
+              created_since: Annotated[datetime | None, Query(description="ISO 8601, e.g. 2026-12-01T00:00:00Z")] = None,
+              before: Annotated[int | None, Query(ge=1, description="the previous page's next")] = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 50):
-    return {"jobs": jobs.list_jobs(settings, status, limit, search)}
+    if created_since is not None and created_since.tzinfo is None:   # a time without zone is UTC
+        created_since = created_since.replace(tzinfo=UTC)
+    since = created_since.timestamp() if created_since else None
+    return jobs.page(settings, status, stage, episode_id, search, since, before, limit)
 
 
 @router.get("/{job_id}", summary="One job: status, stage, progress, ETA, error")

@@ -299,6 +299,22 @@ def list_jobs(settings: Settings, status: str | None = None, limit: int = 100, s
         return [to_json(row, forecasts) for row in rows]
 
 
+def page(settings: Settings, status: str | None = None, stage: str | None = None, episode_id: str | None = None,
+         search: str = "", created_since: float | None = None, before: int | None = None,
+         limit: int = 50) -> dict:
+    """A page of jobs, newest first, and the cursor of the next page (``next``: pass it as ``before``)."""
+    if status is not None and status not in JOB_STATUSES:
+        raise BadInput(f"Unknown status '{status}'; use one of {', '.join(JOB_STATUSES)}.")
+    if stage is not None and stage not in ALL_STAGES:
+        raise BadInput(f"Unknown stage '{stage}'; use one of {', '.join(ALL_STAGES)}.")
+    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+        rows = db.page_jobs(conn, status, stage, episode_id, search.strip(), created_since, before, limit + 1)
+        shown = rows[:limit]
+        forecasts = queue_forecast(settings, conn, time.time()) if any(r["status"] in WAITING for r in shown) else None
+        return {"jobs": [to_json(row, forecasts) for row in shown],
+                "next": shown[-1]["id"] if len(rows) > limit else None}
+
+
 def units(settings: Settings, job_id: int) -> list[dict]:
     """The job's render units: one per clip of its current render fan-out."""
     with db.session(settings.app_db_path) as conn:

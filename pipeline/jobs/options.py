@@ -71,6 +71,12 @@ def _caption_style(settings, key, value):
         raise BadInput(f"Option {key}: '{value}' is not a caption style; use one of {', '.join(styles)}.")
 
 
+def _url(settings, key, value):
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")) or len(value) > 2000 \
+            or any(c.isspace() for c in value):
+        raise BadInput(f"Option {key} must be an http:// or https:// URL (got {value!r}).")
+
+
 def _flag(settings, key, value):
     if not isinstance(value, bool):
         raise BadInput(f"Option {key} must be true or false.")
@@ -88,4 +94,5 @@ _CHECKS = {
     "reframe": _choice(REFRAME_MODES),
     "full_episode": _flag,
     "target_stage": _choice(TARGET_STAGES),
+    "webhook_url": _url,   # this job's own webhook, besides webhooks.urls
 }
