@@ -156,6 +156,7 @@ def test_transcript_only_url_job_and_a_stream_resumed_with_last_event_id(stack, 
     stages = {m["data"]["stage"] for m in first + rest if m["event"] == "stage.finished"}
     assert stages == {"ingest", "extract_audio", "transcribe"}            # stopped after transcribe
     episode = client.get(f"/v1/episodes/{response.json()['episode_id']}").json()
+    stack["state"]["transcript_episode_id"] = episode["episode_id"]
     assert episode["clips"] == [] and set(episode["transcript"]) == {"json", "srt", "vtt", "txt"}
     assert len(client.get(f"/v1/episodes/{episode['episode_id']}/transcript.txt").text.split()) > 20
     assert client.get(f"/v1/episodes/{episode['episode_id']}/transcript.vtt").text.startswith("WEBVTT")
@@ -227,6 +228,52 @@ def test_idempotency_key_returns_the_first_answer(stack, media_dir):
                                           "stage": "transcribe", "created_since": "2000-01-01T00:00:00Z"}).json()
     assert [j["job_id"] for j in mine["jobs"]] == [first.json()["job_id"]]
     assert client.get("/v1/jobs", params={"created_since": "2999-01-01T00:00:00"}).json()["jobs"] == []
+
+
+def test_episodes_are_listed_edited_reprocessed_deleted_and_restored(stack):
+    client, settings = stack["client"], stack["settings"]
+    episode_id = stack["state"]["transcript_episode_id"]
+    pages, cursor = [], None
+    while True:
+        page = client.get("/v1/episodes", params={"limit": 1, **({"after": cursor} if cursor else {})}).json()
+        pages += [e["episode_id"] for e in page["episodes"]]
+        if not (cursor := page["next"]):
+            break
+    assert episode_id in pages and len(pages) == len(set(pages)) >= 3
+    edited = client.patch(f"/v1/episodes/{episode_id}", json={"title": "Edited by a script", "summary": "Short.",
+                                                                 "keywords": ["api", "test"]}).json()
+    assert (edited["title"], edited["enrichment"]["summary"], edited["enrichment"]["keywords"]) == \
+        ("Edited by a script", "Short.", ["api", "test"])
+    assert [e["episode_id"] for e in client.get("/v1/episodes", params={"search": "Edited by"}).json()["episodes"]] \
+        == [episode_id]
+
+    redo = client.post(f"/v1/episodes/{episode_id}/reprocess", json={"from_stage": "enrich", "target_stage": "enrich",
+                                                                     "max_clips": 1})
+    assert redo.status_code == 202 and redo.headers["location"] == f"/v1/jobs/{redo.json()['job_id']}"
+    events = follow(client, redo.json()["job_id"])
+    assert events[-1]["event"] == "job.succeeded"
+    assert {e["data"]["stage"] for e in events if e["event"] == "stage.skipped"} == \
+        {"ingest", "extract_audio", "transcribe"}                            # nothing downloaded again
+    assert [e["data"]["stage"] for e in events if e["event"] == "stage.finished"] == ["enrich"]
+
+    assert client.delete(f"/v1/episodes/{episode_id}").json()["deleted"] == "soft"
+    assert episode_id not in [e["episode_id"] for e in client.get("/v1/episodes").json()["episodes"]]
+    hidden = client.get("/v1/episodes", params={"include_deleted": True}).json()["episodes"]
+    assert [e["deleted"] for e in hidden if e["episode_id"] == episode_id] == [True]
+    assert client.post(f"/v1/episodes/{episode_id}/restore").json()["episode_id"] == episode_id
+    assert episode_id in [e["episode_id"] for e in client.get("/v1/episodes").json()["episodes"]]
+
+    folder = settings.data_dir / "episodes" / episode_id
+    assert folder.is_dir()
+    assert client.delete(f"/v1/episodes/{episode_id}", params={"hard": True}).json()["deleted"] == "hard"
+    problem(client.get(f"/v1/episodes/{episode_id}"), 404, episode_id)
+    assert not folder.exists()
+    with sqlite3.connect(settings.app_db_path) as conn:                   # nothing orphaned
+        for table in ("jobs", "clips", "stage_checkpoints"):
+            assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE episode_id = ?",   # noqa: S608
+                                (episode_id,)).fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM job_events WHERE job_id NOT IN (SELECT id FROM jobs)"
+                            ).fetchone()[0] == 0
 
 
 def _state(settings) -> tuple:
@@ -323,6 +370,7 @@ def test_metrics_parse_and_match_the_database(stack):
     assert {s.labels["kind"] for s in families["clipdesk_running_units"].samples} == {"stage", "clip"}
     stats = client.get("/v1/stats").json()
     assert stats["jobs"] == jobs_by_status and stats["live_workers"] == 1
+    assert stats["average_processing_seconds"] > 0 and stats["seconds_per_media_hour"]["transcribe"] > 0
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["workers"]["alive"] == 1
     docs = client.get("/docs")                                           # offline: assets come from here

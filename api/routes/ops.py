@@ -98,10 +98,7 @@ def prometheus(settings: SettingsDep, client: ClientDep):
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/stats", summary="Counts by status, success rate, processing time, seconds per media hour, latency")
+@router.get("/v1/stats", summary="Counts by status, success rate, processing time, seconds per media hour, latency,"
+                               " live workers")
 def stats(settings: SettingsDep, client: ClientDep):
-    data = jobs.stats(settings)
-    overview = jobs.queue_overview(settings)
-    data["live_workers"] = overview["workers_alive"]
-    data["at"] = jobs.iso(time.time())
-    return data
+    return metrics.stats(settings)

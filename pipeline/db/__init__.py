@@ -116,6 +116,7 @@ from pipeline.db.jobs import (
     units_progress,
 )
 from pipeline.db.metrics import (
+    average_processing_seconds,
     queue_depth_by_priority,
     running_unit_counts,
     stage_seconds_per_media_second,
@@ -138,6 +139,7 @@ __all__ = [
     "active_jobs_for_episode",
     "active_unit_count",
     "add_event",
+    "average_processing_seconds",
     "claim_feed_entry",
     "claim_idempotency_key",
     "claim_unit",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.jobs.states import RUNNING, WAITING
+from pipeline.jobs.states import RUNNING, SUCCEEDED, WAITING
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -35,3 +35,9 @@ def stage_seconds_per_media_second(conn) -> list[tuple[str, float]]:
 def webhook_deliveries_by_status(conn) -> dict[str, int]:
     rows = conn.execute("SELECT status, COUNT(*) AS n FROM webhook_deliveries GROUP BY status").fetchall()
     return {row["status"]: row["n"] for row in rows}
+
+
+def average_processing_seconds(conn) -> float | None:
+    """Mean seconds from first start to finish of the succeeded jobs."""
+    return conn.execute("SELECT AVG(finished_at - started_at) FROM jobs WHERE status = ? AND started_at IS NOT NULL",
+                        (SUCCEEDED,)).fetchone()[0]

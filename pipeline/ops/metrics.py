@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from pipeline import db
+from pipeline import db, jobs
 from pipeline.config import Settings
 from pipeline.jobs import states, workers
 
@@ -47,3 +47,13 @@ def histogram(values: list[float], buckets: tuple[float, ...] = RATE_BUCKETS) ->
     """Cumulative Prometheus buckets (``le`` label, count) including +Inf, and the sum."""
     cumulative = [(f"{bound:g}", sum(1 for v in values if v <= bound)) for bound in buckets]
     return cumulative + [("+Inf", len(values))], sum(values)
+
+
+def stats(settings: Settings) -> dict:
+    """``GET /v1/stats``: the CLI's ``stats`` plus the average processing time and the live workers."""
+    data = jobs.stats(settings)
+    with db.session(settings.app_db_path) as conn:
+        average = db.average_processing_seconds(conn)
+        liveness = workers.liveness(settings, conn, time.time())
+    return {**data, "average_processing_seconds": None if average is None else round(average, 1),
+            "live_workers": liveness["workers_alive"], "live_worker_threads": liveness["threads_alive"]}
