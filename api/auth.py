@@ -11,6 +11,7 @@ import math
 import time
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from api.problems import Problem
 from pipeline.backoff import Backoff
@@ -31,16 +32,17 @@ class Gate:
         self.throttle = Throttle("API key", free=3, backoff=Backoff(base=1.0, factor=2.0, cap=300.0))
         self._keys_checked_at, self._keys_exist = -math.inf, False
 
-    def _any_keys(self) -> bool:
+    async def _any_keys(self) -> bool:
         now = time.monotonic()
         if now - self._keys_checked_at > KEYS_CACHE_SECONDS:
-            self._keys_exist, self._keys_checked_at = keys.any_active(self.settings), now
+            self._keys_exist = await run_in_threadpool(keys.any_active, self.settings)
+            self._keys_checked_at = now
         return self._keys_exist
 
-    def __call__(self, request: Request) -> str:
+    async def __call__(self, request: Request) -> str:
         """The client's identity (``key:<id>`` or ``open``), or a 401/429 problem."""
         presented = _presented_key(request)
-        if presented is None and not self._any_keys():
+        if presented is None and not await self._any_keys():
             if is_loopback(self.address):
                 return OPEN_CLIENT
             raise Problem(401, "This API listens on a public address and no API key exists; create one with"
@@ -54,7 +56,7 @@ class Gate:
             self.throttle.failed(client)
             raise Problem(401, "This API needs a key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
                           {"WWW-Authenticate": "Bearer"})
-        key_id = keys.verify(self.settings, presented)
+        key_id = await run_in_threadpool(keys.verify, self.settings, presented)
         if key_id is None:
             self.throttle.failed(client)
             raise Problem(401, "The API key is not valid (unknown or revoked).", {"WWW-Authenticate": "Bearer"})

@@ -10,13 +10,14 @@ from pipeline.config import Settings
 from pipeline.ops import serve
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
+    """Async on purpose, like ``client``: a sync dependency would cost every request a thread hop."""
     return request.app.state.settings
 
 
-def client(request: Request) -> str:
+async def client(request: Request) -> str:
     """The authenticated client (``key:<id>`` or ``open``); 401/429 problems otherwise."""
-    return request.app.state.gate(request)
+    return await request.app.state.gate(request)
 
 
 def dispatch(job_id: int, priority: int) -> str:
