@@ -77,8 +77,7 @@ class _Collector:
         rates = HistogramMetricFamily("clipdesk_stage_seconds_per_media_second",
                                       "Seconds of work per second of media, per finished stage run (render: per clip)",
                                       labels=["stage"])
-        for stage, values in sorted(snap.stage_rates.items()):
-            buckets, total = metrics.histogram(values)
+        for stage, (buckets, total) in sorted(snap.stage_rates.items()):
             rates.add_metric([stage], buckets, total)
         failures = GaugeMetricFamily("clipdesk_job_failures", "Failed jobs by error kind", labels=["kind"])
         for kind, count in sorted(snap.failures_by_kind.items()):

@@ -119,7 +119,7 @@ from pipeline.db.metrics import (
     average_processing_seconds,
     queue_depth_by_priority,
     running_unit_counts,
-    stage_seconds_per_media_second,
+    stage_rate_histogram,
     webhook_deliveries_by_status,
 )
 from pipeline.db.stats import (
@@ -243,8 +243,8 @@ __all__ = [
     "set_webhook_delivery_result",
     "snapshot",
     "stage_durations",
+    "stage_rate_histogram",
     "stage_rates",
-    "stage_seconds_per_media_second",
     "start_job",
     "store_idempotent_answer",
     "take_job_after_units",

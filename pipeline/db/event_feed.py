@@ -14,14 +14,18 @@ from pipeline.jobs.states import RUNNING
 def events_after(conn, after_id: int, job_id: int | None = None, episode_id: str | None = None,
                  limit: int = 500) -> list[sqlite3.Row]:
     """Events with an id above ``after_id`` (optionally of one job or one episode), oldest first,
-    with their job's episode and current status and progress."""
-    return conn.execute(
-        "SELECT ev.id, ev.job_id, ev.stage, ev.kind, ev.message, ev.created_at, j.episode_id,"
-        " j.status AS job_status, j.progress AS job_progress"
-        " FROM job_events ev JOIN jobs j ON j.id = ev.job_id"
-        " WHERE ev.id > ? AND (? IS NULL OR ev.job_id = ?) AND (? IS NULL OR j.episode_id = ?)"
-        " ORDER BY ev.id LIMIT ?",
-        (after_id, job_id, job_id, episode_id, episode_id, limit)).fetchall()
+    with their job's episode and current status and progress. Each filter has its own statement so
+    that it seeks its index: (job_id, id) for a job, the episode's jobs for an episode, the id itself
+    for everything."""
+    select = ("SELECT ev.id, ev.job_id, ev.stage, ev.kind, ev.message, ev.created_at, j.episode_id,"
+              " j.status AS job_status, j.progress AS job_progress FROM job_events ev JOIN jobs j ON j.id = ev.job_id")
+    if job_id is not None:
+        return conn.execute(select + " WHERE ev.job_id = ? AND ev.id > ? ORDER BY ev.id LIMIT ?",
+                            (job_id, after_id, limit)).fetchall()
+    if episode_id is not None:
+        return conn.execute(select + " WHERE ev.job_id IN (SELECT id FROM jobs WHERE episode_id = ?) AND ev.id > ?"
+                            " ORDER BY ev.id LIMIT ?", (episode_id, after_id, limit)).fetchall()
+    return conn.execute(select + " WHERE ev.id > ? ORDER BY ev.id LIMIT ?", (after_id, limit)).fetchall()
 
 
 def last_event_id(conn) -> int:
