@@ -101,17 +101,10 @@ async def submit(request: Request, settings: SettingsDep, client: ClientDep,
             await upload.file.close()
 
 
-@router.get("", summary="List or search episodes, newest first (cursor: the last episode_id of a page)")
+@router.get("", summary="List or search episodes, newest first; page on with ?after=<next>")
 def list_episodes(settings: SettingsDep, client: ClientDep, search: str = "", include_deleted: bool = False,
                   limit: Annotated[int, Query(ge=1, le=500)] = 50, after: str | None = None):
-    rows = episodes.list_episodes(settings, search, include_deleted, limit=100_000 if after else limit + 1)
-    if after is not None:
-        ids = [r["episode_id"] for r in rows]
-        if after not in ids:
-            raise NotFound(f"There is no episode {after} to continue after.")
-        rows = rows[ids.index(after) + 1:]
-    page = rows[:limit]
-    return {"episodes": page, "next": page[-1]["episode_id"] if len(rows) > limit else None}
+    return episodes.page(settings, search, include_deleted, limit, after)
 
 
 @router.get("/{episode_id}", summary="The episode summary JSON (transcript, enrichment, clips, renders)")

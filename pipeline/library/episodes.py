@@ -64,9 +64,24 @@ def list_episodes(settings: Settings, search: str = "", include_deleted: bool = 
                   limit: int = 200) -> list[dict]:
     with db.session(settings.app_db_path) as conn:
         rows = db.list_episodes(conn, limit, include_deleted, search.strip())
-    return [{"episode_id": r["id"], "title": r["title"] or Path(r["source_uri"]).name, "status": r["status"],
-             "duration": r["duration"], "source": r["source_uri"], "clips": r["clip_count"],
-             "created_at": iso(r["created_at"]), "deleted": r["deleted_at"] is not None} for r in rows]
+    return [_list_entry(r) for r in rows]
+
+
+def page(settings: Settings, search: str = "", include_deleted: bool = False, limit: int = 50,
+         after: str | None = None) -> dict:
+    """A page of the library, newest first, and ``next``: the cursor (an episode id) of the page after."""
+    with db.session(settings.app_db_path) as conn:
+        if after is not None and db.get_episode(conn, after) is None:
+            raise NotFound(f"There is no episode {after} to continue after.")
+        rows = db.page_episodes(conn, limit + 1, include_deleted, search.strip(), after)
+    shown = [_list_entry(r) for r in rows[:limit]]
+    return {"episodes": shown, "next": shown[-1]["episode_id"] if len(rows) > limit else None}
+
+
+def _list_entry(r) -> dict:
+    return {"episode_id": r["id"], "title": r["title"] or Path(r["source_uri"]).name, "status": r["status"],
+            "duration": r["duration"], "source": r["source_uri"], "clips": r["clip_count"],
+            "created_at": iso(r["created_at"]), "deleted": r["deleted_at"] is not None}
 
 
 def delete(settings: Settings, episode_id: str, hard: bool = False, wait_seconds: float = 15.0) -> dict:
