@@ -25,7 +25,7 @@ curl -sSN "${AUTH[@]}" "$API/v1/events?job_id=$job_id" | while IFS= read -r line
             echo "$event" | jq -r '"\(.status)\t\(.stage // "-")\t\(.progress * 100 | floor)%\t\(.message // "")"'
             case $(echo "$event" | jq -r .status) in succeeded|failed|cancelled) break ;; esac ;;
   esac
-done
+done || true   # leaving the loop closes the stream: curl then reports a write error, which is expected
 status=$(call "$API/v1/jobs/$job_id" | jq -r .status)
 [ "$status" = succeeded ] || { call "$API/v1/jobs/$job_id" | jq .; exit 1; }
 
