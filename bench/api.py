@@ -3,7 +3,7 @@
 With ``--jobs`` jobs and exactly ``--events`` job events in the database (the history of
 ``bench/dashboard.py``: every status, retries, render fan-outs...), a real uvicorn API serves:
 
-- ``--clients`` concurrent clients (threads, one keep-alive connection each) polling for
+- One client, then ``--clients`` concurrent clients (threads, one keep-alive connection each) polling for
   ``--seconds``: a job's status (``GET /v1/jobs/{id}``, a random job), the job list (newest 50,
   and filtered by status), a job's events, ``/v1/stats`` and ``/metrics`` (one client in ten
   scrapes these). p50/p95 per endpoint against a 50 ms budget, next to the same pipeline call
@@ -136,18 +136,22 @@ def stream_delivery(settings, url: str, streams: int, rate: float, seconds: floa
     stop = threading.Event()
 
     def listen(n: int):
-        with httpx.Client(base_url=url, timeout=httpx.Timeout(10, read=seconds + 30)) as http, \
-                http.stream("GET", "/v1/events") as response:
-            ready.wait()
-            event_id = None
-            for line in response.iter_lines():
-                if line.startswith("id: "):
-                    event_id = int(line[4:])
-                elif line.startswith("data: ") and event_id is not None:
-                    received[n].append((event_id, time.time()))
-                    event_id = None
-                elif not line and stop.is_set() and len(received[n]) >= len(committed):
-                    return
+        try:
+            with httpx.Client(base_url=url, timeout=httpx.Timeout(10, read=seconds + 30)) as http, \
+                    http.stream("GET", "/v1/events") as response:
+                ready.wait()
+                event_id = None
+                for line in response.iter_lines():
+                    if line.startswith("id: "):
+                        event_id = int(line[4:])
+                    elif line.startswith("data: ") and event_id is not None:
+                        received[n].append((event_id, time.time()))
+                        event_id = None
+                    if stop.is_set() and len(received[n]) >= len(committed):
+                        return
+        except httpx.HTTPError:
+            if not stop.is_set():   # the server closing the streams at the end is expected
+                raise
 
     committed: dict[int, float] = {}
     threads = [threading.Thread(target=listen, args=(n,), daemon=True) for n in range(streams)]
@@ -197,17 +201,19 @@ def main() -> None:
               f" {sum(summary['events'].values()):,} events, written in {summary['seconds']:.1f} s")
         with ApiServer(settings) as server:
             httpx.get(server.url + "/v1/jobs?limit=1")   # warm up
-            timings = poll_load(server.url, job_ids, args.clients, args.seconds)
             peer = direct_peer(settings, job_ids)
-            total = sum(len(t) for t in timings.values())
-            print(f"\n{args.clients} clients polling for {args.seconds:g} s: {total:,} requests"
-                  f" ({total / args.seconds:,.0f}/s). Budget p95 < {BUDGET_MS:g} ms.")
-            print(f"{'endpoint':<28}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}  {'peer p50':>9}  {'p50/peer':>8}  budget")
-            for name, values in timings.items():
-                p50, p95 = statistics.median(values), percentile(values, 0.95)
-                peer_p50 = statistics.median(peer[name])
-                print(f"{name:<28}{len(values):>7}{p50:>9.1f}{p95:>9.1f}  {peer_p50:>9.1f}  {p50 / peer_p50:>7.1f}x"
-                      f"  {'ok' if p95 < BUDGET_MS else 'OVER'}")
+            for clients, seconds in ((1, min(args.seconds, 5.0)), (args.clients, args.seconds)):
+                timings = poll_load(server.url, job_ids, clients, seconds)
+                total = sum(len(t) for t in timings.values())
+                print(f"\n{clients} client(s) polling for {seconds:g} s: {total:,} requests"
+                      f" ({total / seconds:,.0f}/s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)."
+                      f" Budget p95 < {BUDGET_MS:g} ms.")
+                print(f"{'endpoint':<28}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}  {'peer p50':>9}  {'p50/peer':>8}  budget")
+                for name, values in timings.items():
+                    p50, p95 = statistics.median(values), percentile(values, 0.95)
+                    peer_p50 = statistics.median(peer[name])
+                    print(f"{name:<28}{len(values):>7}{p50:>9.1f}{p95:>9.1f}  {peer_p50:>9.1f}"
+                          f"  {p50 / peer_p50:>7.1f}x  {'ok' if p95 < BUDGET_MS else 'OVER'}")
 
             delays, ids = stream_delivery(settings, server.url, args.streams, args.event_rate, args.stream_seconds)
             complete = all(ids["received"].get(i) == ids["committed"] for i in range(args.streams))
