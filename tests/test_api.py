@@ -32,6 +32,7 @@ from pipeline.media import probe
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 UPLOAD_LIMIT_MB = 16
+PROGRESS_INTERVAL = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def stack(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         config = write_config(root, paths={"allowed_source_dirs": [str(allowed)]},
                               api={"max_upload_mb": UPLOAD_LIMIT_MB, "event_poll_seconds": 0.1,
-                                   "progress_interval_seconds": 0.5})
+                                   "progress_interval_seconds": PROGRESS_INTERVAL, "keepalive_seconds": 1.0})
         mp.setenv("CLIPDESK_CONFIG", str(config))
         mp.setenv("CLIPDESK_DATA_DIR", str(root / "data"))
         settings = load_settings()
@@ -69,14 +70,18 @@ def problem(response: httpx.Response, status: int, *words: str) -> dict:
     return body
 
 
-def follow(client, job_id: int, headers: dict | None = None, stop_after: int | None = None) -> list[dict]:
-    """The job's events off /v1/events until it ends (or ``stop_after`` stored events)."""
+def follow(client, job_id: int, headers: dict | None = None, stop_after: int | None = None,
+           progress: list | None = None) -> list[dict]:
+    """The job's stored events off /v1/events until it ends (or ``stop_after`` of them); the progress
+    samples, with their arrival times, go to ``progress``."""
     seen = []
     for message in sse(client, f"/v1/events?job_id={job_id}", headers):
         assert {"job_id", "episode_id", "status", "stage", "progress"} <= set(message["data"])
         assert message["data"]["job_id"] == job_id
         if "id" not in message:
             assert message["event"] == "job.progress" and 0 <= message["data"]["progress"] <= 1
+            if progress is not None:
+                progress.append((time.monotonic(), message["data"]["progress"]))
             continue
         seen.append(message)
         if message["data"]["status"] in jobs.FINAL_STATUSES or (stop_after and len(seen) >= stop_after):
@@ -99,8 +104,11 @@ def test_upload_is_processed_and_every_render_downloads_whole_and_in_ranges(stac
     job = response.json()
     assert response.headers["location"] == f"/v1/jobs/{job['job_id']}" and job["status"] == "queued"
 
-    events = follow(client, job["job_id"])
+    started_at, samples = time.monotonic(), []
+    events = follow(client, job["job_id"], progress=samples)
     assert events[-1]["event"] == "job.succeeded" and events[-1]["data"]["progress"] == 1
+    # progress is sampled live, rate-limited: at most one per api.progress_interval_seconds (0.5 s here)
+    assert len(samples) >= 3 and len(samples) <= (time.monotonic() - started_at) / PROGRESS_INTERVAL + 2
     started = [e["data"]["stage"] for e in events if e["event"] == "stage.started"]
     assert started == list(STAGES)                                      # every stage, in order, once
     assert [int(e["id"]) for e in events] == stored_ids(client, job["job_id"])
@@ -373,6 +381,13 @@ def test_metrics_parse_and_match_the_database(stack):
     assert stats["average_processing_seconds"] > 0 and stats["seconds_per_media_hour"]["transcribe"] > 0
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["workers"]["alive"] == 1
+    with client.stream("GET", "/v1/events") as stream:                  # idle: keep-alive comments
+        started, lines = time.monotonic(), []
+        for line in stream.iter_lines():
+            lines.append(line)
+            if time.monotonic() - started > 2.5:
+                break
+    assert lines.count(": keep-alive") >= 1 and not any(line.startswith("data:") for line in lines)
     docs = client.get("/docs")                                           # offline: assets come from here
     assert docs.status_code == 200 and "/static-offline-docs/swagger-ui-bundle.js" in docs.text
     assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
