@@ -71,12 +71,19 @@ def problem(response: httpx.Response, status: int, *words: str) -> dict:
 
 
 def follow(client, job_id: int, headers: dict | None = None, stop_after: int | None = None,
-           progress: list | None = None) -> list[dict]:
+           progress: list | None = None, episode_id: str | None = None) -> list[dict]:
     """The job's stored events off /v1/events until it ends (or ``stop_after`` of them); the progress
-    samples, with their arrival times, go to ``progress``."""
+    samples, with their arrival times, go to ``progress``. With ``episode_id`` the stream is the
+    episode's (every job of it) and ends when this job does."""
     seen = []
-    for message in sse(client, f"/v1/events?job_id={job_id}", headers):
+    query = f"episode_id={episode_id}" if episode_id else f"job_id={job_id}"
+    for message in sse(client, f"/v1/events?{query}", headers):
         assert {"job_id", "episode_id", "status", "stage", "progress"} <= set(message["data"])
+        if episode_id:
+            assert message["data"]["episode_id"] == episode_id
+            if message["data"]["job_id"] != job_id:
+                seen.append(message)
+                continue
         assert message["data"]["job_id"] == job_id
         if "id" not in message:
             assert message["event"] == "job.progress" and 0 <= message["data"]["progress"] <= 1
@@ -258,7 +265,10 @@ def test_episodes_are_listed_edited_reprocessed_deleted_and_restored(stack):
     redo = client.post(f"/v1/episodes/{episode_id}/reprocess", json={"from_stage": "enrich", "target_stage": "enrich",
                                                                      "max_clips": 1})
     assert redo.status_code == 202 and redo.headers["location"] == f"/v1/jobs/{redo.json()['job_id']}"
-    events = follow(client, redo.json()["job_id"])
+    every = follow(client, redo.json()["job_id"], episode_id=episode_id)   # the episode's stream: both jobs
+    assert {m["data"]["job_id"] for m in every} == {redo.json()["job_id"], *(
+        j["job_id"] for j in client.get("/v1/jobs", params={"episode_id": episode_id}).json()["jobs"])}
+    events = [m for m in every if m["data"]["job_id"] == redo.json()["job_id"]]
     assert events[-1]["event"] == "job.succeeded"
     assert {e["data"]["stage"] for e in events if e["event"] == "stage.skipped"} == \
         {"ingest", "extract_audio", "transcribe"}                            # nothing downloaded again
@@ -349,6 +359,9 @@ def test_bad_requests_get_a_specific_problem_and_change_nothing(stack, media_dir
         (client.post(f"/v1/episodes/{episode_id}/reprocess", json={"from_stage": "upload"}), 422, "from_stage"),
         (client.patch(f"/v1/episodes/{episode_id}", json={"title": "  "}), 422, "title"),
         (client.patch(f"/v1/clips/{clip_id}", json={"start": 1.0}), 422, "both start and end"),
+        (client.patch(f"/v1/clips/{clip_id}", json={"start": -5.0, "end": 10.0}), 422, "inside the episode"),
+        (client.patch(f"/v1/clips/{clip_id}", json={"caption_style": "comic-sans"}), 422, "comic-sans"),
+        (client.patch(f"/v1/clips/{clip_id}", json={"status": "loved"}), 422, "status"),
         (client.get("/v1/events", headers={"Last-Event-ID": "yesterday"}), 400, "Last-Event-ID"),
         (client.delete("/v1/jobs/1"), 405, "DELETE"),
         (client.get("/v2/jobs"), 404, "/v2/jobs"),
