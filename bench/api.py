@@ -3,8 +3,8 @@
 With ``--jobs`` jobs and exactly ``--events`` job events in the database (the history of
 ``bench/dashboard.py``: every status, retries, render fan-outs...), a real uvicorn API serves:
 
-- One client, then ``--clients`` concurrent clients (threads, one keep-alive connection each) polling for
-  ``--seconds``: a job's status (``GET /v1/jobs/{id}``, a random job), the job list (newest 50,
+- One client, then ``--clients`` concurrent clients (threads, one keep-alive connection each) polling
+  each every ``--interval`` seconds, then the same clients back to back (saturation), for ``--seconds``: a job's status (``GET /v1/jobs/{id}``, a random job), the job list (newest 50,
   and filtered by status), a job's events, ``/v1/stats`` and ``/metrics`` (one client in ten
   scrapes these). p50/p95 per endpoint against a 50 ms budget, next to the same pipeline call
   made in this process without HTTP (the peer: what the API adds on top).
@@ -63,8 +63,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def poll_load(url: str, job_ids: list[int], clients: int, seconds: float) -> dict[str, list[float]]:
-    """Each client loops over the calls an automation makes; returns milliseconds per endpoint."""
+def poll_load(url: str, job_ids: list[int], clients: int, seconds: float, interval: float = 0.0) -> dict[str, list[float]]:
+    """Each client loops over the calls an automation makes, one every ``interval`` seconds (0: back
+    to back, a saturation test); returns milliseconds per endpoint."""
     timings: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
     lock = threading.Lock()
@@ -84,8 +85,12 @@ def poll_load(url: str, job_ids: list[int], clients: int, seconds: float) -> dic
                 yield "GET /metrics", "/metrics"
 
     def client(n: int):
+        rng = random.Random(-n)
+        next_at = time.monotonic() + rng.uniform(0, interval)   # clients not in lockstep
         with httpx.Client(base_url=url, timeout=30) as http:
             for name, path in calls(n):
+                time.sleep(max(0.0, next_at - time.monotonic()))
+                next_at += interval
                 if time.monotonic() > deadline:
                     return
                 start = time.perf_counter()
@@ -185,6 +190,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--interval", type=float, default=1.0,
+                        help="seconds between one client's requests in the polling pass (then a back-to-back pass)")
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--event-rate", type=float, default=20.0, help="events a second written while streams listen")
     parser.add_argument("--stream-seconds", type=float, default=20.0)
@@ -202,10 +209,13 @@ def main() -> None:
         with ApiServer(settings) as server:
             httpx.get(server.url + "/v1/jobs?limit=1")   # warm up
             peer = direct_peer(settings, job_ids)
-            for clients, seconds in ((1, min(args.seconds, 5.0)), (args.clients, args.seconds)):
-                timings = poll_load(server.url, job_ids, clients, seconds)
+            passes = ((1, min(args.seconds, 5.0), 0.0), (args.clients, args.seconds, args.interval),
+                      (args.clients, args.seconds, 0.0))
+            for clients, seconds, interval in passes:
+                timings = poll_load(server.url, job_ids, clients, seconds, interval)
                 total = sum(len(t) for t in timings.values())
-                print(f"\n{clients} client(s) polling for {seconds:g} s: {total:,} requests"
+                pace = f"each every {interval:g} s" if interval else "back to back"
+                print(f"\n{clients} client(s) polling {pace} for {seconds:g} s: {total:,} requests"
                       f" ({total / seconds:,.0f}/s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)."
                       f" Budget p95 < {BUDGET_MS:g} ms.")
                 print(f"{'endpoint':<28}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}  {'peer p50':>9}  {'p50/peer':>8}  budget")
