@@ -46,7 +46,6 @@ async def receive(request: Request, settings: Settings, list_fields: tuple[str, 
 
     counted = Request(request.scope, counting_receive)
     form: FormData = await counted.form(max_files=1, max_fields=50)
-    request.state.form = form   # closed by the route once the file is saved
     file = form.get("file")
     if not isinstance(file, UploadFile):
         names = ", ".join(sorted(form.keys())) or "none"

@@ -3,6 +3,8 @@
 Each stored event keeps its ``job_events`` row id, so a client that reconnects asking for the
 events after the last id it saw misses none and sees none twice. Progress is not stored as
 events (it changes many times a second); the stream samples it from the job rows instead.
+A stored event's ``progress`` is therefore its job's progress when it is read (1 once the job
+succeeded), not a history of it.
 """
 
 from __future__ import annotations
