@@ -20,9 +20,10 @@ from pipeline.config import load_settings
 from pipeline.errors import ConfigError, DuplicateSource, PipelineError
 from pipeline.jobs import backlog, runner
 from pipeline.jobs import options as job_options
-from pipeline.jobs.states import ALL_STAGES
+from pipeline.jobs.states import ALL_STAGES, TARGET_STAGES
 from pipeline.library import episodes
 from pipeline.ops import disk, retention, serve
+from pipeline.security import keys as api_keys
 
 
 def _dispatch(job_id: int, priority: int) -> str:
@@ -205,12 +206,58 @@ def cmd_pin(args, settings) -> int:
 
 
 def cmd_serve(args, settings) -> int:
-    return serve.serve(settings, workers=args.workers, port=args.port)
+    return serve.serve(settings, workers=args.workers, port=args.port, api_port=args.api_port)
+
+
+def cmd_api(args, settings) -> int:
+    return serve.run_api(settings, address=args.address, port=args.port)
+
+
+# --- API keys (issue 15): printed once, stored as hashes --------------------------------------
+
+def _key_line(key: dict) -> str:
+    state = f"revoked {key['revoked_at']}" if key["revoked_at"] else "active"
+    return f"key {key['key_id']:>3}  {key['prefix']}...  {key['name']}  created {key['created_at']}  {state}"
+
+
+def cmd_api_keys_create(args, settings) -> int:
+    key = api_keys.create(settings, args.name)
+    _print(args, key, f"API key {key['key_id']} for {key['name']} (shown once, store it now):\n{key['key']}")
+    return 0
+
+
+def cmd_api_keys_list(args, settings) -> int:
+    rows = api_keys.list_keys(settings)
+    _print(args, {"keys": rows}, "\n".join(_key_line(k) for k in rows) or "no API keys (the API is open on loopback)")
+    return 0
+
+
+def cmd_api_keys_revoke(args, settings) -> int:
+    key = api_keys.revoke(settings, args.key_id)
+    _print(args, key, _key_line(key))
+    return 0
+
+
+def _add_api_key_commands(sub) -> None:
+    group = sub.add_parser("api-keys", help="create, list and revoke HTTP API keys",
+                           description="Keys for the HTTP API: each is printed once; only its hash is stored.")
+    actions = group.add_subparsers(dest="api_keys_command", required=True, metavar="ACTION")
+    for name, func, help_text in (("create", cmd_api_keys_create, "create a key and print it (once)"),
+                                  ("list", cmd_api_keys_list, "list keys (names and prefixes, never the keys)"),
+                                  ("revoke", cmd_api_keys_revoke, "revoke a key: requests with it get 401")):
+        p = actions.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        if name == "create":
+            p.add_argument("name", help="who or what uses the key, e.g. n8n")
+        elif name == "revoke":
+            p.add_argument("key_id", type=int)
 
 
 OPTION_FLAGS = {"engine": "engine", "model": "model", "language": "language", "max_clips": "max_clips",
                 "min_seconds": "min_clip_seconds", "max_seconds": "max_clip_seconds", "aspect": "aspects",
-                "caption_style": "caption_style", "reframe": "reframe", "full_episode": "full_episode"}
+                "caption_style": "caption_style", "reframe": "reframe", "full_episode": "full_episode",
+                "target_stage": "target_stage"}
 
 
 def _options(args) -> dict:
@@ -231,6 +278,8 @@ def _add_option_flags(p) -> None:
                        help="render this aspect ratio (repeat for several)")
     group.add_argument("--caption-style", help="caption preset name")
     group.add_argument("--reframe", choices=job_options.REFRAME_MODES, help="how 9x16 follows the picture")
+    group.add_argument("--target-stage", choices=TARGET_STAGES,
+                       help="last stage to run: transcribe = a transcript-only job (default: render)")
 
 
 # --- automation (issue 8): feeds, watch folder, webhook deliveries -----------------------------
@@ -381,9 +430,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=("episode", "clip"))
     p.add_argument("id", help="episode or clip id")
     p.add_argument("--off", action="store_true", help="unpin")
-    p = add("serve", cmd_serve, "start the worker and the dashboard; Ctrl-C stops both", json_flag=False)
+    p = add("serve", cmd_serve, "start the worker, the dashboard and the HTTP API; Ctrl-C stops all three",
+            json_flag=False)
     p.add_argument("--workers", type=int, help="worker count (default: worker.workers from the config)")
     p.add_argument("--port", type=int, help="dashboard port (default: dashboard.port from the config)")
+    p.add_argument("--api-port", type=int, help="API port (default: api.port from the config)")
+    p = add("api", cmd_api, "start the HTTP API alone (uvicorn); Ctrl-C stops it", json_flag=False)
+    p.add_argument("--address", help="address to listen on (default: api.address from the config)")
+    p.add_argument("--port", type=int, help="port (default: api.port from the config)")
+    _add_api_key_commands(sub)
     _add_automation_commands(sub)
     return parser
 

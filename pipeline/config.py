@@ -202,6 +202,17 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """The HTTP API (issue 15): where it listens, the upload limit and the event stream's pace."""
+    address: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_mb: int = 4096
+    event_poll_seconds: float = 0.25
+    keepalive_seconds: float = 15.0
+    progress_interval_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -215,6 +226,7 @@ class Settings:
     inbox: InboxSettings = field(default_factory=InboxSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     source: Path | None = None
 
     @property
@@ -313,6 +325,12 @@ _RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "webhooks.timeout_seconds": (lambda v: 0.5 <= v <= 120, "must be between 0.5 and 120"),
     "webhooks.max_attempts": (lambda v: 1 <= v <= 20, "must be between 1 and 20"),
     "webhooks.retry_delay_seconds": (lambda v: 0.01 <= v <= 3600, "must be between 0.01 and 3600"),
+    "api.address": (lambda v: bool(v.strip()), "must be an address to listen on, like 127.0.0.1 or 0.0.0.0"),
+    "api.port": (lambda v: 1 <= v <= 65535, "must be a TCP port"),
+    "api.max_upload_mb": (lambda v: 1 <= v <= 102400, "must be between 1 and 102400"),
+    "api.event_poll_seconds": (lambda v: 0.05 <= v <= 5, "must be between 0.05 and 5"),
+    "api.keepalive_seconds": (lambda v: 1 <= v <= 300, "must be between 1 and 300"),
+    "api.progress_interval_seconds": (lambda v: 0.1 <= v <= 60, "must be between 0.1 and 60"),
     "dashboard.port": (lambda v: 1 <= v <= 65535, "must be a TCP port"),
     "dashboard.poll_seconds": (lambda v: 0.5 <= v <= 60, "must be between 0.5 and 60"),
     "dashboard.max_upload_mb": (lambda v: 1 <= v <= 102400, "must be between 1 and 102400"),

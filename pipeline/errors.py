@@ -3,6 +3,9 @@
 - ``BadInput``: the user's input can never succeed (corrupt file, no audio...): fail at once.
 - ``TransientError``: worth retrying later (network, a killed ffmpeg, a locked database).
 - ``Cancelled``: the operator asked the job to stop.
+- ``NotFound`` and ``NotAllowed`` (kinds of bad input): an unknown id, or a change the thing's
+  state does not allow (cancel a finished job); the HTTP API answers them with 404 and 409
+  (``TooLarge``, an upload over its limit, with 413).
 Messages are sentences a user understands; they end up on the job row and in the UI.
 """
 
@@ -13,6 +16,18 @@ class PipelineError(Exception):
 
 class BadInput(PipelineError):
     """The input cannot be processed; retrying will not help."""
+
+
+class NotFound(BadInput):
+    """The job, episode or clip named does not exist."""
+
+
+class NotAllowed(BadInput):
+    """The change is not allowed in the current state (cancel a finished job, retry a running one)."""
+
+
+class TooLarge(BadInput):
+    """An upload over its size limit."""
 
 
 class TransientError(PipelineError):

@@ -1,6 +1,6 @@
 """Webhooks: tell other systems (n8n, Zapier, a script) when a job succeeds or fails.
 
-Each URL in ``webhooks.urls`` gets a POST of ``{"event", "job", "episode"}`` (the job JSON and
+Each URL in ``webhooks.urls``, and the job's own ``webhook_url`` option, gets a POST of ``{"event", "job", "episode"}`` (the job JSON and
 the episode summary: clip titles, scores, render paths relative to the data dir; no absolute
 server path leaves the machine). With a secret in the env var ``webhooks.secret_env`` every
 attempt carries ``X-Clipdesk-Timestamp: <unix seconds>`` and
@@ -82,9 +82,9 @@ def notify_job_finished(settings: Settings, job_id: int) -> list[threading.Threa
 
     Never raises (it runs at the end of every job); returns the delivery threads (tests join them).
     """
-    if not settings.webhooks.urls:
-        return []
     try:
+        if not urls_for(settings, job_id):
+            return []
         ids = record(settings, job_id)
     except Exception:
         log.exception("job %s: could not record webhook deliveries", job_id)
@@ -94,6 +94,14 @@ def notify_job_finished(settings: Settings, job_id: int) -> list[threading.Threa
     for thread in threads:
         thread.start()
     return threads
+
+
+def urls_for(settings: Settings, job_id: int) -> tuple[str, ...]:
+    """The configured URLs plus the job's own ``webhook_url`` option (submitted through the API, say)."""
+    with db.session(settings.app_db_path) as conn:
+        row = db.get_job(conn, job_id)
+    own = json.loads(row["options_json"] or "{}").get("webhook_url") if row is not None else None
+    return tuple(dict.fromkeys((*settings.webhooks.urls, *((own,) if own else ()))))
 
 
 def record(settings: Settings, job_id: int) -> list[int]:
@@ -108,7 +116,7 @@ def record(settings: Settings, job_id: int) -> list[int]:
     body = json.dumps(payload, sort_keys=True).encode("utf-8")
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         return [db.insert_webhook_delivery(conn, job_id, url, event, body, time.time())
-                for url in settings.webhooks.urls]
+                for url in urls_for(settings, job_id)]
 
 
 def deliver(settings: Settings, delivery_id: int) -> None:

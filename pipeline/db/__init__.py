@@ -3,6 +3,16 @@
 Callers use ``db.<function>(conn, ...)``; each entity's statements live in their own module.
 """
 
+from pipeline.db.api_keys import (
+    active_api_key_count,
+    claim_idempotency_key,
+    find_api_key,
+    insert_api_key,
+    list_api_keys,
+    release_idempotency_key,
+    revoke_api_key,
+    store_idempotent_answer,
+)
 from pipeline.db.automation import (
     claim_feed_entry,
     claim_webhook_delivery,
@@ -53,6 +63,7 @@ from pipeline.db.episodes import (
     insert_episode,
     list_episodes,
     mark_stage_done,
+    page_episodes,
     set_episode_declared_duration,
     set_episode_deleted,
     set_episode_download,
@@ -67,6 +78,7 @@ from pipeline.db.episodes import (
     set_episode_title_if_empty,
     typical_media_seconds,
 )
+from pipeline.db.event_feed import events_after, last_event_id, running_progress
 from pipeline.db.events import add_event, list_events, stage_rates
 from pipeline.db.jobs import (
     active_jobs_for_episode,
@@ -85,6 +97,7 @@ from pipeline.db.jobs import (
     list_jobs,
     list_units,
     orphan_candidates,
+    page_jobs,
     release_job,
     replace_units,
     request_cancel,
@@ -104,6 +117,13 @@ from pipeline.db.jobs import (
     unfinished_jobs,
     unit_orphan_candidates,
     units_progress,
+)
+from pipeline.db.metrics import (
+    average_processing_seconds,
+    queue_depth_by_priority,
+    running_unit_counts,
+    stage_rate_histogram,
+    webhook_deliveries_by_status,
 )
 from pipeline.db.retention import (
     compact_events,
@@ -137,10 +157,13 @@ from pipeline.db.workers import list_workers, remove_worker, worker_heartbeat
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "MIGRATIONS_DIR",
+    "active_api_key_count",
     "active_jobs_for_episode",
     "active_unit_count",
     "add_event",
+    "average_processing_seconds",
     "claim_feed_entry",
+    "claim_idempotency_key",
     "claim_unit",
     "claim_webhook_delivery",
     "clear_stages",
@@ -163,8 +186,10 @@ __all__ = [
     "due_webhook_delivery_ids",
     "end_unit",
     "episode_still_purgeable",
+    "events_after",
     "failures_by_kind",
     "file_still_recorded",
+    "find_api_key",
     "find_episode_by_source_key",
     "finish_job",
     "get_clip",
@@ -175,13 +200,16 @@ __all__ = [
     "get_job",
     "get_job_view",
     "get_unit",
+    "insert_api_key",
     "insert_episode",
     "insert_feed",
     "insert_job",
     "insert_webhook_delivery",
     "is_cancel_requested",
     "jobs_for_episode",
+    "last_event_id",
     "last_job_options",
+    "list_api_keys",
     "list_clip_renders",
     "list_clips",
     "list_deletions",
@@ -202,12 +230,16 @@ __all__ = [
     "media_seconds_processed",
     "migrate",
     "orphan_candidates",
+    "page_episodes",
+    "page_jobs",
+    "queue_depth_by_priority",
     "queue_latencies",
     "record_deletion",
     "record_episode_render",
     "record_render",
     "record_webhook_attempt",
     "rejected_render_candidates",
+    "release_idempotency_key",
     "release_job",
     "remove_worker",
     "render_still_removable",
@@ -217,6 +249,9 @@ __all__ = [
     "requeue_job",
     "return_to_queue",
     "return_unit_to_queue",
+    "revoke_api_key",
+    "running_progress",
+    "running_unit_counts",
     "schedule_retry",
     "seen_feed_entry_ids",
     "session",
@@ -250,8 +285,10 @@ __all__ = [
     "source_candidates",
     "source_still_removable",
     "stage_durations",
+    "stage_rate_histogram",
     "stage_rates",
     "start_job",
+    "store_idempotent_answer",
     "take_job_after_units",
     "throughput_by_day",
     "touch_job",
@@ -262,5 +299,6 @@ __all__ = [
     "unit_orphan_candidates",
     "units_progress",
     "upsert_inbox_file",
+    "webhook_deliveries_by_status",
     "worker_heartbeat",
 ]

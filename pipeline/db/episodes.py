@@ -116,3 +116,17 @@ def find_episode_by_source_key(conn, source_key: str) -> sqlite3.Row | None:
 def set_episode_title(conn, episode_id: str, title: str, now: float) -> None:
     conn.execute("UPDATE episodes SET title = ?, updated_at = ? WHERE id = ?", (title, now, episode_id))
 
+
+
+def page_episodes(conn, limit: int, include_deleted: bool = False, search: str = "",
+                  after_id: str | None = None) -> list[sqlite3.Row]:
+    """Like ``list_episodes``, continuing after the episode ``after_id`` (a cursor: newest first by
+    creation time, then id), so pages neither skip nor repeat an episode while others are added."""
+    pattern = f"%{search}%" if search else None
+    return conn.execute(
+        "SELECT e.*, (SELECT COUNT(*) FROM clips c WHERE c.episode_id = e.id) AS clip_count"
+        " FROM episodes e WHERE (? OR e.deleted_at IS NULL)"
+        " AND (? IS NULL OR e.title LIKE ? OR e.source_uri LIKE ? OR e.id = ?)"
+        " AND (? IS NULL OR (e.created_at, e.id) < (SELECT created_at, id FROM episodes WHERE id = ?))"
+        " ORDER BY e.created_at DESC, e.id DESC LIMIT ?",
+        (include_deleted, pattern, pattern, pattern, search, after_id, after_id, limit)).fetchall()

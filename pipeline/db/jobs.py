@@ -267,3 +267,18 @@ def count_waiting_jobs(conn) -> int:
     """Jobs queued or waiting out a retry: the depth back-pressure compares with ``worker.max_queued_jobs``."""
     return conn.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({_in(states.WAITING)})",
                         states.WAITING).fetchone()[0]
+
+
+def page_jobs(conn, status: str | None = None, stage: str | None = None, episode_id: str | None = None,
+              search: str = "", created_since: float | None = None, before_id: int | None = None,
+              limit: int = 100) -> list[sqlite3.Row]:
+    """One page of jobs, newest first, filtered; the next page continues ``before_id`` the last one's id
+    (a cursor: jobs added meanwhile shift nothing)."""
+    pattern = f"%{search}%" if search else None
+    return conn.execute(
+        _JOB_VIEW + " WHERE (? IS NULL OR j.status = ?) AND (? IS NULL OR j.stage = ?)"
+        " AND (? IS NULL OR j.episode_id = ?) AND (? IS NULL OR j.created_at >= ?) AND (? IS NULL OR j.id < ?)"
+        " AND (? IS NULL OR e.title LIKE ? OR e.source_uri LIKE ? OR e.id = ? OR CAST(j.id AS TEXT) = ?)"
+        " ORDER BY j.id DESC LIMIT ?",
+        (status, status, stage, stage, episode_id, episode_id, created_since, created_since, before_id, before_id,
+         pattern, pattern, pattern, search, search, limit)).fetchall()

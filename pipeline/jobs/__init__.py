@@ -16,7 +16,7 @@ from pipeline.jobs.states import FINAL as FINAL_STATUSES
 from pipeline.jobs.states import JOB_STATUSES
 
 API = ("PRIORITY_FEED", "PRIORITY_INTERACTIVE", "PRIORITY_RETRY", "Dispatch", "cancel", "create", "display_title",
-       "enqueue", "events", "get", "iso", "list_jobs", "new_episode_id", "outcomes",
+       "enqueue", "events", "get", "iso", "list_jobs", "new_episode_id", "outcomes", "page",
        "queue_forecast", "queue_overview", "retry", "rework", "safe_filename", "save_upload", "stats", "submit",
        "to_json", "units")
 __all__ = ["FINAL_STATUSES", "JOB_STATUSES", *API]

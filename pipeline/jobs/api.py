@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from pipeline import db, media, storage
 from pipeline.config import Settings
-from pipeline.errors import BadInput, PipelineError
+from pipeline.errors import BadInput, NotAllowed, NotFound, PipelineError, TooLarge
 from pipeline.jobs import options as job_options
 from pipeline.jobs import states, threads, workers
 from pipeline.jobs.progress import DEFAULT_MEDIA_SECONDS, QueuedJob, forecast, plan_for
@@ -48,13 +48,15 @@ def safe_filename(name: str) -> str:
     return name[:120] or "upload"
 
 
-def save_upload(settings: Settings, filename: str, data: BinaryIO) -> Path:
+def save_upload(settings: Settings, filename: str, data: BinaryIO, limit_key: str = "dashboard.max_upload_mb") -> Path:
     """Stream an uploaded file into ``<data_dir>/uploads/<token>/<name>``.
 
-    Refuses files over ``dashboard.max_upload_mb`` and uploads that would leave less than
-    ``worker.min_free_mb`` of disk, removing what was written.
+    Refuses files over the limit of ``limit_key`` (each shell has its own) and uploads that
+    would leave less than ``worker.min_free_mb`` of disk, removing what was written.
     """
-    limit = settings.dashboard.max_upload_mb * (1 << 20)
+    section, name = limit_key.split(".")
+    limit_mb = getattr(getattr(settings, section), name)
+    limit = limit_mb * (1 << 20)
     folder = storage.uploads_dir(settings.data_dir) / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True)
     path = folder / safe_filename(filename)
@@ -64,8 +66,7 @@ def save_upload(settings: Settings, filename: str, data: BinaryIO) -> Path:
             while chunk := data.read(1 << 20):
                 written += len(chunk)
                 if written > limit:
-                    raise BadInput(f"'{path.name}' is larger than the upload limit of"
-                                   f" {settings.dashboard.max_upload_mb} MB (dashboard.max_upload_mb).")
+                    raise TooLarge(f"'{path.name}' is larger than the upload limit of {limit_mb} MB ({limit_key}).")
                 if storage.free_bytes(settings.data_dir) < settings.worker.min_free_mb * (1 << 20):
                     raise BadInput(f"Not enough free disk space in {settings.data_dir} to store '{path.name}'.")
                 out.write(chunk)
@@ -180,9 +181,9 @@ def retry(settings: Settings, job_id: int, dispatch: Dispatch) -> dict:
         job = _require(conn, job_id)
         episode = db.get_episode(conn, job["episode_id"])
         if episode["deleted_at"] is not None:
-            raise BadInput(f"Job {job_id} belongs to a deleted episode; restore the episode first.")
+            raise NotAllowed(f"Job {job_id} belongs to a deleted episode; restore the episode first.")
         if not db.requeue_job(conn, job_id, PRIORITY_RETRY, settings.worker.max_attempts):
-            raise BadInput(f"Job {job_id} is {job['status']}; only {_either(states.RETRY_NOW.sources)} jobs"
+            raise NotAllowed(f"Job {job_id} is {job['status']}; only {_either(states.RETRY_NOW.sources)} jobs"
                            " can be retried.")
         db.add_event(conn, job_id, None, "queued", time.time(), message="Manual retry.")
     submit(settings, job_id, dispatch)
@@ -202,14 +203,15 @@ def rework(settings: Settings, episode_id: str, from_stage: str, dispatch: Dispa
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         episode = db.get_episode(conn, episode_id)
         if episode is None or episode["deleted_at"] is not None:
-            raise BadInput(f"There is no episode {episode_id}.")
+            raise NotFound(f"There is no episode {episode_id}.")
         if active := db.active_jobs_for_episode(conn, episode_id):
-            raise BadInput(f"Episode {episode_id} already has job {active[0]['id']} {active[0]['status']};"
+            raise NotAllowed(f"Episode {episode_id} already has job {active[0]['id']} {active[0]['status']};"
                            " wait for it to finish or cancel it first.")
         if gone := ingest.source_gone_message(episode):   # retention deleted it (a URL is downloaded again)
             raise BadInput(gone)
         merged = json.loads(db.last_job_options(conn, episode_id) or "{}")
         merged.pop("full_episode", None)   # a full render is asked for each time, not inherited
+        merged.pop("target_stage", None)   # so is stopping early: a reprocess runs to the end unless told
         merged.update(options or {})
         merged = job_options.validate(settings, merged, trusted=trusted_path)
         db.clear_stages(conn, episode_id, ALL_STAGES[ALL_STAGES.index(from_stage):])
@@ -225,7 +227,7 @@ def cancel(settings: Settings, job_id: int) -> dict:
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         job = _require(conn, job_id)
         if not states.CANCEL.allows(job["status"]):
-            raise BadInput(f"Job {job_id} already {job['status']}; there is nothing to cancel.")
+            raise NotAllowed(f"Job {job_id} already {job['status']}; there is nothing to cancel.")
         now = time.time()
         status = db.request_cancel(conn, job_id, now)
         if status == states.CANCELLED:
@@ -245,7 +247,7 @@ def _either(statuses: tuple[str, ...]) -> str:
 def _require(conn, job_id: int):
     job = db.get_job(conn, job_id)
     if job is None:
-        raise BadInput(f"There is no job {job_id}.")
+        raise NotFound(f"There is no job {job_id}.")
     return job
 
 
@@ -319,6 +321,22 @@ def list_jobs(settings: Settings, status: str | None = None, limit: int = 100, s
         rows = db.list_jobs(conn, status, limit, search.strip())
         forecasts = queue_forecast(settings, conn, time.time()) if any(r["status"] in WAITING for r in rows) else None
         return [to_json(row, forecasts) for row in rows]
+
+
+def page(settings: Settings, status: str | None = None, stage: str | None = None, episode_id: str | None = None,
+         search: str = "", created_since: float | None = None, before: int | None = None,
+         limit: int = 50) -> dict:
+    """A page of jobs, newest first, and the cursor of the next page (``next``: pass it as ``before``)."""
+    if status is not None and status not in JOB_STATUSES:
+        raise BadInput(f"Unknown status '{status}'; use one of {', '.join(JOB_STATUSES)}.")
+    if stage is not None and stage not in ALL_STAGES:
+        raise BadInput(f"Unknown stage '{stage}'; use one of {', '.join(ALL_STAGES)}.")
+    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+        rows = db.page_jobs(conn, status, stage, episode_id, search.strip(), created_since, before, limit + 1)
+        shown = rows[:limit]
+        forecasts = queue_forecast(settings, conn, time.time()) if any(r["status"] in WAITING for r in shown) else None
+        return {"jobs": [to_json(row, forecasts) for row in shown],
+                "next": shown[-1]["id"] if len(rows) > limit else None}
 
 
 def units(settings: Settings, job_id: int) -> list[dict]:

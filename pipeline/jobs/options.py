@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pipeline.config import Settings
 from pipeline.errors import BadInput
+from pipeline.jobs.states import TARGET_STAGES
 from pipeline.stages import model_choice
 
 ENGINES = ("faster-whisper", "openai-whisper")
@@ -33,6 +34,8 @@ def validate(settings: Settings, options: dict | None, trusted: bool = False) ->
     high = options.get("max_clip_seconds", settings.enrich.max_clip_seconds)
     if low > high:
         raise BadInput(f"The shortest clip ({low:g} s) is longer than the longest clip ({high:g} s).")
+    if options.get("full_episode") and options.get("target_stage", "render") != "render":
+        raise BadInput(f"Option full_episode needs target_stage render (got {options['target_stage']}).")
     return options
 
 
@@ -74,6 +77,12 @@ def _caption_style(settings, key, value):
         raise BadInput(f"Option {key}: '{value}' is not a caption style; use one of {', '.join(styles)}.")
 
 
+def _url(settings, key, value):
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")) or len(value) > 2000 \
+            or any(c.isspace() for c in value):
+        raise BadInput(f"Option {key} must be an http:// or https:// URL (got {value!r}).")
+
+
 def _flag(settings, key, value):
     if not isinstance(value, bool):
         raise BadInput(f"Option {key} must be true or false.")
@@ -90,4 +99,6 @@ _CHECKS = {
     "caption_style": _caption_style,
     "reframe": _choice(REFRAME_MODES),
     "full_episode": _flag,
+    "target_stage": _choice(TARGET_STAGES),
+    "webhook_url": _url,   # this job's own webhook, besides webhooks.urls
 }

@@ -25,8 +25,15 @@ STAGES = ("ingest", "extract_audio", "transcribe", "enrich", "render")
 ALL_STAGES = STAGES + ("episode_render",)   # the full-episode render runs only when a job asks for it
 
 
+TARGET_STAGES = ("transcribe", "enrich", "render")   # where a job may stop (``target_stage``; render = all)
+
+
 def stages_for(options: dict) -> tuple[str, ...]:
-    """The stages a job with these options runs, in order."""
+    """The stages a job with these options runs, in order: up to its ``target_stage`` (a
+    transcript-only job stops after transcribe), plus the full-episode render when asked for."""
+    target = options.get("target_stage") or "render"
+    if target != "render":
+        return STAGES[:STAGES.index(target) + 1]
     return ALL_STAGES if options.get("full_episode") else STAGES
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipeline import db, jobs, storage, transcript
 from pipeline.config import Settings
-from pipeline.errors import BadInput
+from pipeline.errors import BadInput, NotAllowed, NotFound
 from pipeline.jobs import iso
 from pipeline.stages import episode_render
 
@@ -17,7 +17,7 @@ from pipeline.stages import episode_render
 def _require(conn, episode_id: str):
     episode = db.get_episode(conn, episode_id)
     if episode is None:
-        raise BadInput(f"There is no episode {episode_id}.")
+        raise NotFound(f"There is no episode {episode_id}.")
     return episode
 
 
@@ -67,10 +67,25 @@ def list_episodes(settings: Settings, search: str = "", include_deleted: bool = 
                   limit: int = 200) -> list[dict]:
     with db.session(settings.app_db_path) as conn:
         rows = db.list_episodes(conn, limit, include_deleted, search.strip())
-    return [{"episode_id": r["id"], "title": r["title"] or Path(r["source_uri"]).name, "status": r["status"],
-             "duration": r["duration"], "source": r["source_uri"], "clips": r["clip_count"],
-             "created_at": iso(r["created_at"]), "deleted": r["deleted_at"] is not None,
-             "pinned": bool(r["pinned"]), "source_deleted": r["source_deleted_at"] is not None} for r in rows]
+    return [_list_entry(r) for r in rows]
+
+
+def page(settings: Settings, search: str = "", include_deleted: bool = False, limit: int = 50,
+         after: str | None = None) -> dict:
+    """A page of the library, newest first, and ``next``: the cursor (an episode id) of the page after."""
+    with db.session(settings.app_db_path) as conn:
+        if after is not None and db.get_episode(conn, after) is None:
+            raise NotFound(f"There is no episode {after} to continue after.")
+        rows = db.page_episodes(conn, limit + 1, include_deleted, search.strip(), after)
+    shown = [_list_entry(r) for r in rows[:limit]]
+    return {"episodes": shown, "next": shown[-1]["episode_id"] if len(rows) > limit else None}
+
+
+def _list_entry(r) -> dict:
+    return {"episode_id": r["id"], "title": r["title"] or Path(r["source_uri"]).name, "status": r["status"],
+            "duration": r["duration"], "source": r["source_uri"], "clips": r["clip_count"],
+            "created_at": iso(r["created_at"]), "deleted": r["deleted_at"] is not None,
+            "pinned": bool(r["pinned"]), "source_deleted": r["source_deleted_at"] is not None}
 
 
 def delete(settings: Settings, episode_id: str, hard: bool = False, wait_seconds: float = 15.0) -> dict:
@@ -97,7 +112,7 @@ def restore(settings: Settings, episode_id: str) -> dict:
     with db.session(settings.app_db_path) as conn:
         episode = _require(conn, episode_id)
         if episode["deleted_at"] is None:
-            raise BadInput(f"Episode {episode_id} is not deleted.")
+            raise NotAllowed(f"Episode {episode_id} is not deleted.")
         db.set_episode_deleted(conn, episode_id, None, time.time())
     return summary(settings, episode_id)
 
@@ -110,7 +125,7 @@ def _wait_until_stopped(settings: Settings, episode_id: str, wait_seconds: float
         if not running:
             return
         if time.monotonic() > deadline:
-            raise BadInput(f"Job {running[0]} of episode {episode_id} is still stopping; try the delete again"
+            raise NotAllowed(f"Job {running[0]} of episode {episode_id} is still stopping; try the delete again"
                            " in a few seconds.")
         time.sleep(0.2)
 

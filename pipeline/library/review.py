@@ -16,7 +16,7 @@ import time
 from pipeline import db, jobs, storage, transcript
 from pipeline.config import Settings
 from pipeline.enrichment import clip_rules
-from pipeline.errors import BadInput
+from pipeline.errors import BadInput, NotAllowed, NotFound
 from pipeline.jobs import options
 from pipeline.stages import ingest
 
@@ -102,7 +102,7 @@ def update_enrichment(settings: Settings, episode_id: str, *, title: str | None 
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         episode = db.get_episode(conn, episode_id)
         if episode is None:
-            raise BadInput(f"There is no episode {episode_id}.")
+            raise NotFound(f"There is no episode {episode_id}.")
         enrichment = json.loads(episode["enrichment_json"] or "{}")
         now = time.time()
         if title is not None:
@@ -141,7 +141,7 @@ def get_clip(settings: Settings, clip_id: str) -> dict:
 def _require_clip(conn, clip_id: str):
     clip = db.get_clip(conn, clip_id)
     if clip is None:
-        raise BadInput(f"There is no clip {clip_id}.")
+        raise NotFound(f"There is no clip {clip_id}.")
     return clip
 
 
@@ -149,7 +149,7 @@ def _require_idle(conn, clip) -> None:
     """A clip is re-rendered by a new job; refuse before changing anything if one is already under way,
     or if the render could not run (the retention policy deleted an uploaded source)."""
     if active := db.active_jobs_for_episode(conn, clip["episode_id"]):
-        raise BadInput(f"Episode {clip['episode_id']} already has job {active[0]['id']} {active[0]['status']}; "
+        raise NotAllowed(f"Episode {clip['episode_id']} already has job {active[0]['id']} {active[0]['status']}; "
                        "wait for it to finish or cancel it before changing this clip.")
     if gone := ingest.source_gone_message(db.get_episode(conn, clip["episode_id"])):
         raise BadInput(gone)

@@ -1,0 +1,1 @@
+"""One router per resource: jobs, episodes (submit included), clips, events, operations."""
