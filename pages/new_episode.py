@@ -17,7 +17,8 @@ from pipeline.jobs import options
 
 MEDIA_TYPES = ["mp4", "mov", "mkv", "webm", "mp3", "wav", "m4a", "ogg", "opus", "flac"]
 PRIORITIES = {"Low": jobs.PRIORITY_FEED, "Normal": jobs.PRIORITY_INTERACTIVE, "High": jobs.PRIORITY_RETRY}
-REFRAME_HELP = {"center": "center crop", "face": "follow the speaker's face", "fit": "whole frame, padded"}
+REFRAME_HELP = {"center": "center crop", "face": "follow the speaker's face", "fit": "whole frame, padded",
+                "split": "two people stacked", "auto": "split, face or fit, per clip"}
 
 settings = c.settings()
 # What this session already queued (source key -> job id): pressing Process again while the

@@ -12,7 +12,7 @@ from pipeline.errors import BadInput
 
 ENGINES = ("faster-whisper", "openai-whisper")
 ASPECTS = ("9x16", "16x9", "1x1")
-REFRAME_MODES = ("center", "face", "fit")
+REFRAME_MODES = ("center", "face", "fit", "split", "auto")
 
 
 def validate(settings: Settings, options: dict | None) -> dict:

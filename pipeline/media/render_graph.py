@@ -52,6 +52,9 @@ NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster
                  "medium": "p4", "slow": "p5", "slower": "p6", "veryslow": "p7"}
 # Share of a clip's progress spent before the encode starts.
 LOUDNESS_SHARE, FACE_SHARE = 0.03, 0.12
+FOLLOWING_MODES = ("face", "split", "auto")   # reframe modes that run the face detector
+DIVIDER = 4                # pixels of the line between the two people in ``split``
+DIVIDER_COLOR = "white"
 
 
 def variants_for(aspects) -> tuple[str, ...]:
@@ -118,12 +121,11 @@ def render_outputs(source: Path, info: MediaInfo, start: float, duration: float,
     if gain_db is None:
         gain_db = loudness_gain(source, info, start, duration, settings, progress.part(0.0, LOUDNESS_SHARE))
     tracks = {}
-    if mode == "face" and info.has_video:
-        narrow = [a for a in aspects if _wider_than(info, a)]
-        if narrow:   # one detection pass, one camera plan per crop width
-            samples = reframe.detect_faces(source, start, duration,
+    narrow = [a for a in aspects if _wider_than(info, a)] if info.has_video else []
+    if mode in FOLLOWING_MODES and narrow:   # one detection pass, one camera plan per crop width
+        samples = reframe.detect_all_faces(source, start, duration,
                                            progress.part(LOUDNESS_SHARE, LOUDNESS_SHARE + FACE_SHARE))
-            tracks = {aspect: reframe.plan(samples, _crop_fraction(info, aspect)) for aspect in narrow}
+        tracks = {aspect: _framing(mode, samples, _crop_fraction(info, aspect)) for aspect in narrow}
     ass_files = {}
     for aspect in aspects:
         if f"subtitled_{aspect}" in finals:
@@ -338,18 +340,51 @@ def _visual(audio, settings: RenderSettings, fps: float):
             .filter("format", "yuva420p"))
 
 
-def _reframe(stream, info: MediaInfo, aspect: str, mode: str, track):
+def _framing(mode: str, samples: list, crop_fraction: float) -> tuple[str, object]:
+    """(what to render, its camera plan) for one narrow aspect: ``auto`` becomes the mode
+    ``reframe.choose`` picks; ``split`` with never two faces apart follows the main face."""
+    if mode == "auto":
+        mode = reframe.choose(samples)
+    if mode == "split":
+        split = reframe.plan_split(samples)
+        if split is not None:
+            return "split", split
+        mode = "face"
+    if mode == "face":
+        return "face", reframe.plan(reframe.main_faces(samples), crop_fraction)
+    return mode, None
+
+
+def _reframe(stream, info: MediaInfo, aspect: str, mode: str, framing):
     width, height = SIZES[aspect]
     if not _wider_than(info, aspect) and not _narrower_than(info, aspect):
         return stream.filter("scale", width, height)
-    if _narrower_than(info, aspect) or mode == "fit":
+    mode, track = framing or (mode, None)
+    if _narrower_than(info, aspect) or mode in ("fit", "auto"):
         return _fit_over_blur(stream, width, height)
+    if mode == "split" and track is not None:
+        return _split_screen(stream, width, height, track)
     if mode == "face" and track is not None:
         ratio = f"{width}/{height}"
         return (stream.filter("crop", w=f"min(iw,ih*{ratio})", h=f"min(ih,iw/({ratio}))",
                               x=track.expression(), y="(ih-oh)/2")
                 .filter("scale", width, height))
     return _fill(stream, width, height)
+
+
+def _split_screen(stream, width: int, height: int, split: reframe.Split):
+    """Two people stacked: each half a crop of ``SPLIT_WIDTH`` of the source following one
+    face (left person on top), with a thin line between them."""
+    half = (height - DIVIDER) // 2 // 2 * 2
+    top, bottom = _split(stream, 2, "split")
+    halves = []
+    for branch, track, y in ((top, split.left, split.left_y), (bottom, split.right, split.right_y)):
+        halves.append(branch.filter("crop", w=f"trunc(iw*{reframe.SPLIT_WIDTH}/2)*2",
+                                    h=f"min(ih,trunc(iw*{reframe.SPLIT_WIDTH}*{half}/{width}/2)*2)",
+                                    x=track.expression(), y=f"clip(ih*{y:.5f}-oh/2,0,ih-oh)")
+                      .filter("scale", width, half).filter("setsar", 1))
+    upper = halves[0].filter("pad", width, height - half, 0, 0, color=DIVIDER_COLOR)
+    return ffmpeg.filter([upper, halves[1]], "vstack", inputs=2)
 
 
 def displayed(source: Path, info: MediaInfo) -> MediaInfo:
