@@ -71,6 +71,8 @@ def chosen_options() -> dict:
         "caption_style": s.get("opt_caption_style") or None,
         "reframe": s["opt_reframe"] if s["opt_reframe"] != "center" else None,
         "full_episode": True if s["opt_full_episode"] else None,
+        "remove_silences": (s["opt_remove_silences"] if s["opt_remove_silences"] != settings.render.remove_silences
+                            else None),
     }
     if not s["opt_aspects"]:
         raise BadInput("Pick at least one aspect ratio.")
@@ -185,6 +187,8 @@ with st.expander("Processing options", icon=":material/tune:"):
     col3.selectbox("Reframe", options.REFRAME_MODES, key="opt_reframe",
                    format_func=lambda m: f"{m} — {REFRAME_HELP[m]}")
     st.checkbox("Also render the full episode with subtitles (16x9)", key="opt_full_episode")
+    st.checkbox("Jump cuts: cut pauses inside clips", key="opt_remove_silences", value=settings.render.remove_silences,
+                help=f"Pauses longer than {settings.render.max_pause_seconds:g} s are cut (render.max_pause_seconds).")
 
 if st.button("Process", type="primary", icon=":material/play_arrow:", key="process"):
     process(uploads or [], urls_text, local_path.strip().strip("'\""), inbox_picks, title.strip())

@@ -134,6 +134,13 @@ def test_render_choices_are_validated_and_stored(settings, episode):
     assert (kept["reframe"], kept["caption_style"]) == ("face", "boxed")        # None keeps the other choice
     cleared = review.set_clip_render_options(settings, clip["id"], reframe="", caption_style="")
     assert (cleared["reframe"], cleared["caption_style"]) == (None, None)
+    assert cleared["remove_silences"] is None
+    cut = review.set_clip_render_options(settings, clip["id"], remove_silences=True, reframe="split")
+    assert (cut["remove_silences"], cut["reframe"]) == (True, "split")
+    assert review.set_clip_render_options(settings, clip["id"], remove_silences=False)["remove_silences"] is False
+    assert review.set_clip_render_options(settings, clip["id"], remove_silences="")["remove_silences"] is None
+    with pytest.raises(BadInput, match="remove_silences must be true, false or ''"):
+        review.set_clip_render_options(settings, clip["id"], remove_silences="yes")
 
 
 def test_changing_render_choices_with_a_queue_rerenders_that_clip(settings, episode):

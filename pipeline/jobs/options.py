@@ -84,4 +84,5 @@ _CHECKS = {
     "caption_style": _caption_style,
     "reframe": _choice(REFRAME_MODES),
     "full_episode": _flag,
+    "remove_silences": _flag,
 }

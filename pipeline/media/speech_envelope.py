@@ -1,0 +1,130 @@
+"""Where a clip's audio is sound and where it is silence, 20 ms at a time.
+
+Used twice at render time: jump cuts cut the long silent runs, and caption words get their
+edges snapped to the sound. Whisper's word timestamps come from attention, not from the
+waveform: a word after a pause often starts a few hundred milliseconds early (in the
+silence) and a word before one ends late, so a highlight lit from them runs ahead of the
+voice. ``snap`` moves a word start that lies in silence forward to the first sound inside
+the word (and back to the onset when the sound began just before it), and a word end that
+lies in silence back to the last sound.
+
+The audio is decoded in process (PyAV, mono 16 kHz); a frame is silent when it is
+``SILENCE_BELOW_DB`` under the clip's loud level (its 95th percentile) or under
+``FLOOR_DB``, so room tone and quiet music beds count as silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+SAMPLE_RATE = 16_000
+FRAME = 0.02               # seconds per level frame
+SILENCE_BELOW_DB = 30.0    # a frame this far under the clip's loud level is silence
+FLOOR_DB = -60.0           # ... and anything under this is silence whatever the clip's level
+MAX_SHIFT = 0.6            # a word edge never moves further than this
+ONSET_LEAD = 0.3           # a sound that began at most this long before a word's start is its onset
+
+
+@dataclass(frozen=True)
+class Envelope:
+    silent: np.ndarray     # one bool per FRAME, clip-relative
+
+    @classmethod
+    def of(cls, source, start: float, duration: float) -> Envelope:
+        level = frame_levels(read_audio(source, start, duration))
+        if not len(level):
+            return cls(np.zeros(0, bool))
+        return cls(level < max(FLOOR_DB, float(np.percentile(level, 95)) - SILENCE_BELOW_DB))
+
+    def runs(self) -> list[tuple[float, float]]:
+        """Clip-relative (start, end) of every silent stretch."""
+        runs, begin = [], None
+        for i, quiet in enumerate([*self.silent, False]):
+            if quiet and begin is None:
+                begin = i
+            elif not quiet and begin is not None:
+                runs.append((begin * FRAME, i * FRAME))
+                begin = None
+        return runs
+
+    def is_silent(self, t: float) -> bool:
+        i = int(t / FRAME)
+        return 0 <= i < len(self.silent) and bool(self.silent[i])
+
+    def snap(self, words: list[dict], clip_start: float) -> list[dict]:
+        """Episode-timed words with their edges moved onto the sound (see the module doc)."""
+        if not len(self.silent) or not self.silent.any():
+            return words
+        result, previous_end = [], -np.inf
+        for word in words:
+            start, end = word["start"] - clip_start, word["end"] - clip_start
+            new_start, new_end = start, end
+            if self.is_silent(start):
+                sound = self._next_sound(start, min(end, start + MAX_SHIFT))
+                if sound is not None:
+                    new_start = sound
+            else:
+                onset = self._onset(start)
+                if onset is not None and onset > previous_end and start - onset <= ONSET_LEAD:
+                    new_start = onset
+            if self.is_silent(end - FRAME / 2):
+                sound = self._last_sound(max(new_start, end - MAX_SHIFT), end)
+                if sound is not None and sound > new_start:
+                    new_end = sound
+            previous_end = new_end
+            result.append({**word, "start": new_start + clip_start, "end": max(new_start, new_end) + clip_start})
+        return result
+
+    def _next_sound(self, t0: float, t1: float) -> float | None:
+        for i in range(max(0, int(t0 / FRAME)), min(len(self.silent), int(np.ceil(t1 / FRAME)))):
+            if not self.silent[i]:
+                return max(t0, i * FRAME)
+        return None
+
+    def _last_sound(self, t0: float, t1: float) -> float | None:
+        for i in range(min(len(self.silent), int(np.ceil(t1 / FRAME))) - 1, max(-1, int(t0 / FRAME) - 1), -1):
+            if not self.silent[i]:
+                return min(t1, (i + 1) * FRAME)
+        return None
+
+    def _onset(self, t: float) -> float | None:
+        """Start of the sound run holding ``t`` (None if it runs back to the clip start)."""
+        i = int(t / FRAME)
+        while i > 0 and not self.silent[i - 1]:
+            i -= 1
+        return i * FRAME if i > 0 else None
+
+
+def frame_levels(samples: np.ndarray) -> np.ndarray:
+    """RMS level (dBFS) of each FRAME of mono samples at SAMPLE_RATE."""
+    size = int(SAMPLE_RATE * FRAME)
+    frames = samples[: len(samples) // size * size].reshape(-1, size)
+    return 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+
+
+def read_audio(source, start: float, duration: float) -> np.ndarray:
+    """The span's audio as mono float32 at ``SAMPLE_RATE`` (decoded in process)."""
+    chunks, first = [], None
+    with av.open(str(source)) as container:
+        if not container.streams.audio:
+            return np.zeros(0, np.float32)
+        stream = container.streams.audio[0]
+        if start > 0:
+            container.seek(int(start / stream.time_base), stream=stream, backward=True)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        for frame in container.decode(stream):
+            if frame.time is None:
+                continue
+            if frame.time >= start + duration:
+                break
+            if first is None:
+                first = frame.time
+            chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+    if not chunks:
+        return np.zeros(0, np.float32)
+    samples = np.concatenate(chunks)
+    skip = max(0, round((start - first) * SAMPLE_RATE))
+    return samples[skip: skip + round(duration * SAMPLE_RATE)]
