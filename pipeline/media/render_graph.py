@@ -117,10 +117,12 @@ def render_outputs(source: Path, info: MediaInfo, start: float, duration: float,
                    finals: dict[str, Path], thumb: Path | None, fonts_dir: Path, settings: RenderSettings,
                    on_progress: Callable[[float], None] | None = None, *, reframe_mode: str | None = None,
                    caption_style: str | None = None, gain_db: float | None = None,
-                   ass_prefix: str = "captions_", remove_silences: bool | None = None) -> jump_cuts.Timeline:
+                   ass_prefix: str = "captions_", remove_silences: bool | None = None,
+                   snap_words: bool = True) -> jump_cuts.Timeline:
     """The core: any set of ``{variant: final path}`` (+ thumbnail) from one ffmpeg process.
 
     Returns the timeline rendered: the spans of the clip kept (all of it without jump cuts).
+    ``snap_words=False`` lights caption words at Whisper's own times (bench/caption_timing.py).
     """
     mode = reframe_mode or settings.reframe
     if mode not in REFRAME_MODES:
@@ -133,7 +135,7 @@ def render_outputs(source: Path, info: MediaInfo, start: float, duration: float,
     if gain_db is None:
         gain_db = loudness_gain(source, info, start, duration, settings, progress.part(0.0, LOUDNESS_SHARE))
     envelope = speech_envelope.Envelope.of(source, start, duration) if info.has_audio and words else None
-    if envelope is not None:   # caption highlights on the voice, not on Whisper's early starts
+    if envelope is not None and snap_words:   # caption highlights on the voice, not on Whisper's early starts
         words = envelope.snap([w for w in words if w["end"] > start and w["start"] < start + duration], start)
     cutting = settings.remove_silences if remove_silences is None else remove_silences
     if cutting and info.has_audio:

@@ -5,8 +5,9 @@ edges snapped to the sound. Whisper's word timestamps come from attention, not f
 waveform: a word after a pause often starts a few hundred milliseconds early (in the
 silence) and a word before one ends late, so a highlight lit from them runs ahead of the
 voice. ``snap`` moves a word start that lies in silence forward to the first sound inside
-the word (and back to the onset when the sound began just before it), and a word end that
-lies in silence back to the last sound.
+the word, a start that lies in sound back to that sound's onset when it began at most
+``ONSET_LEAD`` earlier (after the word before), and a word end that lies in silence back
+to the last sound.
 
 The audio is decoded in process (PyAV, mono 16 kHz); a frame is silent when it is
 ``SILENCE_BELOW_DB`` under the clip's loud level (its 95th percentile) or under
@@ -24,7 +25,7 @@ SAMPLE_RATE = 16_000
 FRAME = 0.02               # seconds per level frame
 SILENCE_BELOW_DB = 30.0    # a frame this far under the clip's loud level is silence
 FLOOR_DB = -60.0           # ... and anything under this is silence whatever the clip's level
-MAX_SHIFT = 0.6            # a word edge never moves further than this
+MAX_SHIFT = 0.6            # a word end never moves back further than this
 ONSET_LEAD = 0.3           # a sound that began at most this long before a word's start is its onset
 
 
@@ -58,24 +59,23 @@ class Envelope:
         """Episode-timed words with their edges moved onto the sound (see the module doc)."""
         if not len(self.silent) or not self.silent.any():
             return words
-        result, previous_end = [], -np.inf
+        result: list[dict] = []
         for word in words:
             start, end = word["start"] - clip_start, word["end"] - clip_start
-            new_start, new_end = start, end
             if self.is_silent(start):
-                sound = self._next_sound(start, min(end, start + MAX_SHIFT))
-                if sound is not None:
-                    new_start = sound
+                start = self._next_sound(start, end) or start
             else:
                 onset = self._onset(start)
-                if onset is not None and onset > previous_end and start - onset <= ONSET_LEAD:
-                    new_start = onset
+                previous_start = result[-1]["start"] - clip_start if result else -np.inf
+                if onset is not None and onset > previous_start + FRAME and start - onset <= ONSET_LEAD:
+                    start = onset
             if self.is_silent(end - FRAME / 2):
-                sound = self._last_sound(max(new_start, end - MAX_SHIFT), end)
-                if sound is not None and sound > new_start:
-                    new_end = sound
-            previous_end = new_end
-            result.append({**word, "start": new_start + clip_start, "end": max(new_start, new_end) + clip_start})
+                sound = self._last_sound(max(start, end - MAX_SHIFT), end)
+                if sound is not None and sound > start:
+                    end = sound
+            if result and result[-1]["end"] > start + clip_start:   # never overlap the word before
+                result[-1]["end"] = max(result[-1]["start"], start + clip_start)
+            result.append({**word, "start": start + clip_start, "end": max(start, end) + clip_start})
         return result
 
     def _next_sound(self, t0: float, t1: float) -> float | None:
