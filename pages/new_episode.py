@@ -73,6 +73,8 @@ def chosen_options() -> dict:
         "full_episode": True if s["opt_full_episode"] else None,
         "remove_silences": (s["opt_remove_silences"] if s["opt_remove_silences"] != settings.render.remove_silences
                             else None),
+        "title_overlay_seconds": (float(s["opt_title_seconds"])
+                                  if s["opt_title_seconds"] != settings.render.title_overlay_seconds else None),
     }
     if not s["opt_aspects"]:
         raise BadInput("Pick at least one aspect ratio.")
@@ -189,6 +191,8 @@ with st.expander("Processing options", icon=":material/tune:"):
     st.checkbox("Also render the full episode with subtitles (16x9)", key="opt_full_episode")
     st.checkbox("Jump cuts: cut pauses inside clips", key="opt_remove_silences", value=settings.render.remove_silences,
                 help=f"Pauses longer than {settings.render.max_pause_seconds:g} s are cut (render.max_pause_seconds).")
+    st.number_input("Hook title banner (seconds, 0 = off)", 0.0, 30.0, float(settings.render.title_overlay_seconds),
+                    0.5, key="opt_title_seconds", help="The clip's title over its first seconds, in the caption style.")
 
 if st.button("Process", type="primary", icon=":material/play_arrow:", key="process"):
     process(uploads or [], urls_text, local_path.strip().strip("'\""), inbox_picks, title.strip())

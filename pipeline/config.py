@@ -133,6 +133,7 @@ class RenderSettings:
     remove_silences: bool = False     # jump cuts: pauses longer than max_pause_seconds are cut
     max_pause_seconds: float = 0.5
     cut_filler_words: bool = False    # with remove_silences, also cut "um", "uh"...
+    title_overlay_seconds: float = 0.0   # the clip's title as a banner over its first seconds; 0 = off
     enable_1x1: bool = False
     loudness_lufs: float = -14.0
     true_peak_db: float = -1.0
@@ -257,6 +258,7 @@ _RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "render.encoder": (lambda v: v in ("libx264", "h264_nvenc"), "must be 'libx264' or 'h264_nvenc'"),
     "render.reframe": (lambda v: v in ("center", "face", "fit", "split", "auto"),
                        "must be 'center', 'face', 'fit', 'split' or 'auto'"),
+    "render.title_overlay_seconds": (lambda v: 0 <= v <= 30, "must be between 0 (off) and 30 seconds"),
     "render.max_pause_seconds": (lambda v: 0.1 <= v <= 5, "must be between 0.1 and 5 seconds"),
     "render.loudness_lufs": (lambda v: -40 <= v <= -5, "must be between -40 and -5 LUFS"),
     "render.true_peak_db": (lambda v: -9 <= v <= 0, "must be between -9 and 0 dBTP"),

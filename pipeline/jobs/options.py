@@ -85,4 +85,5 @@ _CHECKS = {
     "reframe": _choice(REFRAME_MODES),
     "full_episode": _flag,
     "remove_silences": _flag,
+    "title_overlay_seconds": _number(0, 30),
 }

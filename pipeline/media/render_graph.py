@@ -78,11 +78,13 @@ def render_clip(source: Path, info: MediaInfo, start: float, end: float, words: 
                 out_dir: Path, fonts_dir: Path, settings: RenderSettings,
                 on_progress: Callable[[float], None] | None = None, *, aspects=None,
                 reframe_mode: str | None = None, caption_style: str | None = None,
-                remove_silences: bool | None = None) -> dict[str, Path]:
+                remove_silences: bool | None = None, title: str = "",
+                title_seconds: float | None = None) -> dict[str, Path]:
     """Render ``[start, end)`` of ``source`` into ``out_dir``; return {variant: mp4 path}.
 
-    ``aspects``, ``reframe_mode``, ``caption_style`` and ``remove_silences`` default to the
-    config. Also writes captions.srt, thumb.jpg and the captions_<aspect>.ass files burned in.
+    ``aspects``, ``reframe_mode``, ``caption_style``, ``remove_silences`` and
+    ``title_seconds`` (how long ``title`` shows as a banner) default to the config. Also
+    writes captions.srt, thumb.jpg and the captions_<aspect>.ass files burned in.
     """
     start, end = max(0.0, start), min(end, info.duration)
     if start >= info.duration:
@@ -98,7 +100,7 @@ def render_clip(source: Path, info: MediaInfo, start: float, end: float, words: 
     finals = {variant: out_dir / f"{variant}.mp4" for variant in variants_for(aspects)}
     timeline = render_outputs(source, info, start, end - start, words, finals, out_dir / "thumb.jpg", fonts_dir,
                               settings, on_progress, reframe_mode=reframe_mode, caption_style=caption_style,
-                              remove_silences=remove_silences)
+                              remove_silences=remove_silences, title=title, title_seconds=title_seconds)
     write_text_atomic(out_dir / "captions.srt", build_srt(timeline.words(words, start), 0.0, timeline.duration))
     return finals
 
@@ -118,7 +120,8 @@ def render_outputs(source: Path, info: MediaInfo, start: float, duration: float,
                    on_progress: Callable[[float], None] | None = None, *, reframe_mode: str | None = None,
                    caption_style: str | None = None, gain_db: float | None = None,
                    ass_prefix: str = "captions_", remove_silences: bool | None = None,
-                   snap_words: bool = True) -> jump_cuts.Timeline:
+                   snap_words: bool = True, title: str = "", title_seconds: float | None = None
+                   ) -> jump_cuts.Timeline:
     """The core: any set of ``{variant: final path}`` (+ thumbnail) from one ffmpeg process.
 
     Returns the timeline rendered: the spans of the clip kept (all of it without jump cuts).
@@ -152,13 +155,15 @@ def render_outputs(source: Path, info: MediaInfo, start: float, duration: float,
                                            progress.part(LOUDNESS_SHARE, LOUDNESS_SHARE + FACE_SHARE))
         samples = [(timeline.to_new(t), faces) for t, faces in samples if timeline.to_new(t) is not None]
         tracks = {aspect: _framing(mode, samples, _crop_fraction(info, aspect)) for aspect in narrow}
+    banner = settings.title_overlay_seconds if title_seconds is None else title_seconds
     ass_files = {}
     for aspect in aspects:
         if f"subtitled_{aspect}" in finals:
             width, height = SIZES[aspect]
             ass_files[aspect] = work_dir / f"{ass_prefix}{aspect}.ass"
-            write_text_atomic(ass_files[aspect], build_ass(timeline.words(words, start), 0.0, length, width, height, preset,
-                                                           Path(fonts_dir)))
+            script = build_ass(timeline.words(words, start), 0.0, length, width, height, preset, Path(fonts_dir),
+                               title=title, title_seconds=banner)
+            write_text_atomic(ass_files[aspect], script)
     temps = {final: temp_path(final) for final in [*finals.values(), *([thumb] if thumb else [])]}
     encode_report = progress.part(LOUDNESS_SHARE + (FACE_SHARE if tracks else 0.0), 1.0)
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=".render-") as scratch:
