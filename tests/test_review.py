@@ -175,10 +175,12 @@ def test_clip_command_reviews_a_suggestion_from_the_shell(settings, episode):
     import subprocess
     import sys
     clip = clips_of(settings, episode)[0]
-    done = subprocess.run([sys.executable, "-m", "pipeline", "clip", clip["id"], "--status", "rejected", "--json"],
+    done = subprocess.run([sys.executable, "-m", "pipeline", "clip", clip["id"], "--status", "rejected",
+                           "--reframe", "auto", "--remove-silences", "on", "--json"],
                           capture_output=True, text=True, timeout=120, cwd=str(ROOT))
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["status"] == "rejected"
+    shown = json.loads(done.stdout)
+    assert (shown["status"], shown["reframe"], shown["remove_silences"]) == ("rejected", "auto", True)
     assert clips_of(settings, episode)[0]["status"] == "rejected"
     missing = subprocess.run([sys.executable, "-m", "pipeline", "clip", "nope", "--json"], capture_output=True,
                              text=True, timeout=120, cwd=str(ROOT))
