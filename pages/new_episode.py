@@ -69,7 +69,7 @@ def chosen_options() -> dict:
         "max_clip_seconds": float(high) if high != settings.enrich.max_clip_seconds else None,
         "aspects": list(s["opt_aspects"]) if set(s["opt_aspects"]) != {"9x16", "16x9"} else None,
         "caption_style": s.get("opt_caption_style") or None,
-        "reframe": s["opt_reframe"] if s["opt_reframe"] != "center" else None,
+        "reframe": s["opt_reframe"] if s["opt_reframe"] != settings.render.reframe else None,
         "full_episode": True if s["opt_full_episode"] else None,
         "remove_silences": (s["opt_remove_silences"] if s["opt_remove_silences"] != settings.render.remove_silences
                             else None),
@@ -187,6 +187,7 @@ with st.expander("Processing options", icon=":material/tune:"):
     if styles:
         col2.selectbox("Caption style", styles, index=None, key="opt_caption_style", placeholder="Config default")
     col3.selectbox("Reframe", options.REFRAME_MODES, key="opt_reframe",
+                   index=options.REFRAME_MODES.index(settings.render.reframe),
                    format_func=lambda m: f"{m} — {REFRAME_HELP[m]}")
     st.checkbox("Also render the full episode with subtitles (16x9)", key="opt_full_episode")
     st.checkbox("Jump cuts: cut pauses inside clips", key="opt_remove_silences", value=settings.render.remove_silences,

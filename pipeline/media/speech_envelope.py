@@ -4,10 +4,11 @@ Used twice at render time: jump cuts cut the long silent runs, and caption words
 edges snapped to the sound. Whisper's word timestamps come from attention, not from the
 waveform: a word after a pause often starts a few hundred milliseconds early (in the
 silence) and a word before one ends late, so a highlight lit from them runs ahead of the
-voice. ``snap`` moves a word start that lies in silence forward to the first sound inside
-the word, a start that lies in sound back to that sound's onset when it began at most
-``ONSET_LEAD`` earlier (after the word before), and a word end that lies in silence back
-to the last sound.
+voice. ``snap`` moves a word start back to the onset of a sound that began after the word
+before ended and at most ``LOOKBACK`` before the start (Whisper sometimes places a word
+late, after the sound that was really it); otherwise a start that lies in silence moves
+forward to the first sound inside the word. A word end that lies in silence moves back to
+the last sound, and no word overlaps the one before.
 
 The audio is decoded in process (PyAV, mono 16 kHz); a frame is silent when it is
 ``SILENCE_BELOW_DB`` under the clip's loud level (its 95th percentile) or under
@@ -26,7 +27,7 @@ FRAME = 0.02               # seconds per level frame
 SILENCE_BELOW_DB = 30.0    # a frame this far under the clip's loud level is silence
 FLOOR_DB = -60.0           # ... and anything under this is silence whatever the clip's level
 MAX_SHIFT = 0.6            # a word end never moves back further than this
-ONSET_LEAD = 0.3           # a sound that began at most this long before a word's start is its onset
+LOOKBACK = 0.6             # a sound that began at most this long before a word's start can be its onset
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,17 @@ class Envelope:
         """Episode-timed words with their edges moved onto the sound (see the module doc)."""
         if not len(self.silent) or not self.silent.any():
             return words
+        onsets = self.onsets()
         result: list[dict] = []
         for word in words:
             start, end = word["start"] - clip_start, word["end"] - clip_start
-            if self.is_silent(start):
+            previous_end = result[-1]["end"] - clip_start if result else 0.0
+            # A sound that began after the word before ended, shortly before this start: this word's onset.
+            earlier = [o for o in onsets if max(previous_end, start - LOOKBACK) <= o <= start]
+            if earlier:
+                start = earlier[0]
+            elif self.is_silent(start):
                 start = self._next_sound(start, end) or start
-            else:
-                onset = self._onset(start)
-                previous_start = result[-1]["start"] - clip_start if result else -np.inf
-                if onset is not None and onset > previous_start + FRAME and start - onset <= ONSET_LEAD:
-                    start = onset
             if self.is_silent(end - FRAME / 2):
                 sound = self._last_sound(max(start, end - MAX_SHIFT), end)
                 if sound is not None and sound > start:
@@ -77,6 +79,11 @@ class Envelope:
                 result[-1]["end"] = max(result[-1]["start"], start + clip_start)
             result.append({**word, "start": start + clip_start, "end": max(start, end) + clip_start})
         return result
+
+    def onsets(self) -> list[float]:
+        """Clip times where sound begins after silence."""
+        starts = np.flatnonzero(~self.silent[1:] & self.silent[:-1]) + 1
+        return [float(i) * FRAME for i in starts]
 
     def _next_sound(self, t0: float, t1: float) -> float | None:
         for i in range(max(0, int(t0 / FRAME)), min(len(self.silent), int(np.ceil(t1 / FRAME)))):
@@ -89,13 +96,6 @@ class Envelope:
             if not self.silent[i]:
                 return min(t1, (i + 1) * FRAME)
         return None
-
-    def _onset(self, t: float) -> float | None:
-        """Start of the sound run holding ``t`` (None if it runs back to the clip start)."""
-        i = int(t / FRAME)
-        while i > 0 and not self.silent[i - 1]:
-            i -= 1
-        return i * FRAME if i > 0 else None
 
 
 def frame_levels(samples: np.ndarray) -> np.ndarray:
