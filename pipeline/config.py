@@ -129,7 +129,7 @@ class RenderSettings:
     # ~500 MB and ~30% faster, for files ~0-5% larger at the same CRF. "" = x264's own defaults.
     x264_params: str = "bframes=0:rc-lookahead=5"
     encoder: str = "libx264"
-    reframe: str = "center"
+    reframe: str = "auto"   # tests/test_reframe.py: auto chooses right on every case of the framing set
     remove_silences: bool = False     # jump cuts: pauses longer than max_pause_seconds are cut
     max_pause_seconds: float = 0.5
     cut_filler_words: bool = False    # with remove_silences, also cut "um", "uh"...
