@@ -36,7 +36,7 @@ class Envelope:
 
     @classmethod
     def of(cls, source, start: float, duration: float) -> Envelope:
-        level = frame_levels(read_audio(source, start, duration))
+        level = frame_levels(source, start, duration)
         if not len(level):
             return cls(np.zeros(0, bool))
         return cls(level < max(FLOOR_DB, float(np.percentile(level, 95)) - SILENCE_BELOW_DB))
@@ -98,19 +98,17 @@ class Envelope:
         return None
 
 
-def frame_levels(samples: np.ndarray) -> np.ndarray:
-    """RMS level (dBFS) of each FRAME of mono samples at SAMPLE_RATE."""
+def frame_levels(source, start: float, duration: float) -> np.ndarray:
+    """RMS level (dBFS) of each FRAME of the span, mono 16 kHz, decoded in process (PyAV).
+
+    Streamed: only the levels are kept, so a whole episode costs a few MB, not its samples.
+    """
     size = int(SAMPLE_RATE * FRAME)
-    frames = samples[: len(samples) // size * size].reshape(-1, size)
-    return 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
-
-
-def read_audio(source, start: float, duration: float) -> np.ndarray:
-    """The span's audio as mono float32 at ``SAMPLE_RATE`` (decoded in process)."""
-    chunks, first = [], None
+    wanted = round(duration * SAMPLE_RATE)
+    levels, pending, skip, taken = [], np.zeros(0, np.float32), None, 0
     with av.open(str(source)) as container:
         if not container.streams.audio:
-            return np.zeros(0, np.float32)
+            return np.zeros(0)
         stream = container.streams.audio[0]
         if start > 0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True)
@@ -118,13 +116,20 @@ def read_audio(source, start: float, duration: float) -> np.ndarray:
         for frame in container.decode(stream):
             if frame.time is None:
                 continue
-            if frame.time >= start + duration:
+            if frame.time >= start + duration or taken >= wanted:
                 break
-            if first is None:
-                first = frame.time
-            chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
-    if not chunks:
-        return np.zeros(0, np.float32)
-    samples = np.concatenate(chunks)
-    skip = max(0, round((start - first) * SAMPLE_RATE))
-    return samples[skip: skip + round(duration * SAMPLE_RATE)]
+            if skip is None:   # the seek lands on a packet at or before ``start``
+                skip = max(0, round((start - frame.time) * SAMPLE_RATE))
+            for out in resampler.resample(frame):
+                samples = out.to_ndarray().reshape(-1)
+                cut = min(skip, len(samples))
+                samples, skip = samples[cut:], skip - cut
+                samples = samples[: wanted - taken]
+                taken += len(samples)
+                pending = np.concatenate([pending, samples])
+                whole = len(pending) // size * size
+                if whole:
+                    block = pending[:whole].reshape(-1, size).astype(np.float64)
+                    levels.append(10 * np.log10(np.mean(block ** 2, axis=1) + 1e-12))
+                    pending = pending[whole:]
+    return np.concatenate(levels) if levels else np.zeros(0)
