@@ -17,7 +17,8 @@ from pipeline.jobs import backlog, options
 
 MEDIA_TYPES = ["mp4", "mov", "mkv", "webm", "mp3", "wav", "m4a", "ogg", "opus", "flac"]
 PRIORITIES = {"Low": jobs.PRIORITY_FEED, "Normal": jobs.PRIORITY_INTERACTIVE, "High": jobs.PRIORITY_RETRY}
-REFRAME_HELP = {"center": "center crop", "face": "follow the speaker's face", "fit": "whole frame, padded"}
+REFRAME_HELP = {"center": "center crop", "face": "follow the speaker's face", "fit": "whole frame, padded",
+                "split": "two people stacked", "auto": "split, face or fit, per clip"}
 
 settings = c.settings()
 # What this session already queued (source key -> job id): pressing Process again while the
@@ -69,8 +70,12 @@ def chosen_options() -> dict:
         "max_clip_seconds": float(high) if high != settings.enrich.max_clip_seconds else None,
         "aspects": list(s["opt_aspects"]) if set(s["opt_aspects"]) != {"9x16", "16x9"} else None,
         "caption_style": s.get("opt_caption_style") or None,
-        "reframe": s["opt_reframe"] if s["opt_reframe"] != "center" else None,
+        "reframe": s["opt_reframe"] if s["opt_reframe"] != settings.render.reframe else None,
         "full_episode": True if s["opt_full_episode"] else None,
+        "remove_silences": (s["opt_remove_silences"] if s["opt_remove_silences"] != settings.render.remove_silences
+                            else None),
+        "title_overlay_seconds": (float(s["opt_title_seconds"])
+                                  if s["opt_title_seconds"] != settings.render.title_overlay_seconds else None),
     }
     if not s["opt_aspects"]:
         raise BadInput("Pick at least one aspect ratio.")
@@ -186,8 +191,13 @@ with st.expander("Processing options", icon=":material/tune:"):
     if styles:
         col2.selectbox("Caption style", styles, index=None, key="opt_caption_style", placeholder="Config default")
     col3.selectbox("Reframe", options.REFRAME_MODES, key="opt_reframe",
+                   index=options.REFRAME_MODES.index(settings.render.reframe),
                    format_func=lambda m: f"{m} — {REFRAME_HELP[m]}")
     st.checkbox("Also render the full episode with subtitles (16x9)", key="opt_full_episode")
+    st.checkbox("Jump cuts: cut pauses inside clips", key="opt_remove_silences", value=settings.render.remove_silences,
+                help=f"Pauses longer than {settings.render.max_pause_seconds:g} s are cut (render.max_pause_seconds).")
+    st.number_input("Hook title banner (seconds, 0 = off)", 0.0, 30.0, float(settings.render.title_overlay_seconds),
+                    0.5, key="opt_title_seconds", help="The clip's title over its first seconds, in the caption style.")
 
 if st.button("Process", type="primary", icon=":material/play_arrow:", key="process"):
     process(uploads or [], urls_text, local_path.strip().strip("'\""), inbox_picks, title.strip())

@@ -28,6 +28,7 @@ ALL_FOUR = "all four"
 EXPORTS = {"srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain", "json": "application/json"}
 PLAYER_MAX_BYTES = 300 * 1000 * 1000
 TRANSCRIPT_LINES_SHOWN = 300
+JUMP_CUTS = {"Job default": "", "Cut pauses": True, "Keep pauses": False}   # label -> remove_silences
 STATUS_BADGE = {"approved": ("approved", "green"), "rejected": ("rejected", "red"), "suggested": ("suggested", "gray")}
 
 settings = c.settings()
@@ -141,6 +142,14 @@ def zip_reader():
     return lambda: bundle.approved_zip(settings, episode_id).read_bytes()
 
 
+def rendered_length(clip: dict) -> str:
+    """' · rendered 0:42' when jump cuts made the render shorter than the clip's span."""
+    seconds = clip.get("rendered_seconds")
+    if not seconds or seconds >= clip["end"] - clip["start"] - 0.25:
+        return ""
+    return f" · **rendered {c.human_seconds(seconds)}** after jump cuts"
+
+
 def ordered_variants(renders: dict) -> list[str]:
     return [v for v in VARIANTS if v in renders] + sorted(v for v in renders if v not in VARIANTS)
 
@@ -168,7 +177,9 @@ def trim(clip: dict) -> None:
 def restyle(clip: dict) -> None:
     c.attempt(review.set_clip_render_options, "Render options saved; a render job is queued.", settings,
               clip["clip_id"], reframe=st.session_state[f"reframe_{clip['clip_id']}"] or None,
-              caption_style=st.session_state.get(f"style_{clip['clip_id']}") or None, dispatch=c.dispatch)
+              caption_style=st.session_state.get(f"style_{clip['clip_id']}") or None,
+              remove_silences=JUMP_CUTS[st.session_state.get(f"cuts_{clip['clip_id']}") or "Job default"],
+              dispatch=c.dispatch)
 
 
 def clip_actions(clip: dict) -> None:
@@ -202,6 +213,10 @@ def clip_actions(clip: dict) -> None:
             right.selectbox("Caption style", styles, index=styles.index(choices["caption_style"])
                             if choices["caption_style"] in styles else None, key=f"style_{clip_id}",
                             placeholder="Job default")
+        current = next(label for label, value in JUMP_CUTS.items() if value == (
+            "" if choices["remove_silences"] is None else choices["remove_silences"]))
+        st.segmented_control("Jump cuts", list(JUMP_CUTS), default=current, key=f"cuts_{clip_id}",
+                             help="Cut pauses longer than render.max_pause_seconds inside this clip.")
         st.button("Apply & re-render", icon=":material/autorenew:", key=f"restyle_{clip_id}", on_click=restyle,
                   args=(clip,))
 
@@ -235,7 +250,7 @@ def clip_card(clip: dict) -> None:
             with badge:
                 st.badge(label, color=colour)
             st.caption(f"Score **{clip['score']:.0f}** · {c.timestamp(clip['start'])}–{c.timestamp(clip['end'])} "
-                       f"({c.human_seconds(clip['end'] - clip['start'])})")
+                       f"({c.human_seconds(clip['end'] - clip['start'])}){rendered_length(clip)}")
             st.markdown(c.md_escape(clip["reason"]))
             choice = None
             if variants:

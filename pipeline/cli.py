@@ -114,9 +114,10 @@ def cmd_clip(args, settings) -> int:
     clip = review.get_clip(settings, args.clip_id)
     if args.status:
         clip = review.set_clip_status(settings, args.clip_id, args.status)
-    if args.reframe is not None or args.caption_style is not None:
+    if args.reframe is not None or args.caption_style is not None or args.remove_silences is not None:
+        cuts = {"on": True, "off": False, "": ""}.get(args.remove_silences)
         clip = review.set_clip_render_options(settings, args.clip_id, reframe=args.reframe,
-                                              caption_style=args.caption_style,
+                                              caption_style=args.caption_style, remove_silences=cuts,
                                               dispatch=None if args.trim else _dispatch)
     if args.trim:
         clip = review.trim_clip(settings, args.clip_id, args.trim[0], args.trim[1], _dispatch)
@@ -257,7 +258,8 @@ def _add_api_key_commands(sub) -> None:
 OPTION_FLAGS = {"engine": "engine", "model": "model", "language": "language", "max_clips": "max_clips",
                 "min_seconds": "min_clip_seconds", "max_seconds": "max_clip_seconds", "aspect": "aspects",
                 "caption_style": "caption_style", "reframe": "reframe", "full_episode": "full_episode",
-                "target_stage": "target_stage"}
+                "target_stage": "target_stage",
+                "remove_silences": "remove_silences"}
 
 
 def _options(args) -> dict:
@@ -280,6 +282,8 @@ def _add_option_flags(p) -> None:
     group.add_argument("--reframe", choices=job_options.REFRAME_MODES, help="how 9x16 follows the picture")
     group.add_argument("--target-stage", choices=TARGET_STAGES,
                        help="last stage to run: transcribe = a transcript-only job (default: render)")
+    group.add_argument("--remove-silences", action="store_true", default=None,
+                       help="jump cuts: cut pauses longer than render.max_pause_seconds inside clips")
 
 
 # --- automation (issue 8): feeds, watch folder, webhook deliveries -----------------------------
@@ -417,6 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="new bounds in seconds, snapped to words; queues a render job")
     p.add_argument("--reframe", choices=("", *job_options.REFRAME_MODES), help="'' = the job's or config's choice")
     p.add_argument("--caption-style", help="a render.caption_presets name; '' = the job's or config's choice")
+    p.add_argument("--remove-silences", choices=("on", "off", ""),
+                   help="jump cuts for this clip; '' = the job's or config's choice")
     p = add("export", cmd_export, "write an episode's transcript as srt, vtt, json or txt")
     p.add_argument("episode_id")
     p.add_argument("--format", choices=("srt", "vtt", "json", "txt"), default="srt")

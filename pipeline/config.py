@@ -133,7 +133,11 @@ class RenderSettings:
     # ~500 MB and ~30% faster, for files ~0-5% larger at the same CRF. "" = x264's own defaults.
     x264_params: str = "bframes=0:rc-lookahead=5"
     encoder: str = "libx264"
-    reframe: str = "center"
+    reframe: str = "auto"   # tests/test_reframe.py: auto chooses right on every case of the framing set
+    remove_silences: bool = False     # jump cuts: pauses longer than max_pause_seconds are cut
+    max_pause_seconds: float = 0.5
+    cut_filler_words: bool = False    # with remove_silences, also cut "um", "uh"...
+    title_overlay_seconds: float = 0.0   # the clip's title as a banner over its first seconds; 0 = off
     enable_1x1: bool = False
     loudness_lufs: float = -14.0
     true_peak_db: float = -1.0
@@ -292,7 +296,10 @@ _RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
                            "must be '' or x264 options like 'bframes=0:rc-lookahead=5'"),
     "render.background_color": (lambda v: _is_hex_color(v), "must be a colour like '#112233'"),
     "render.encoder": (lambda v: v in ("libx264", "h264_nvenc"), "must be 'libx264' or 'h264_nvenc'"),
-    "render.reframe": (lambda v: v in ("center", "face", "fit"), "must be 'center', 'face' or 'fit'"),
+    "render.reframe": (lambda v: v in ("center", "face", "fit", "split", "auto"),
+                       "must be 'center', 'face', 'fit', 'split' or 'auto'"),
+    "render.title_overlay_seconds": (lambda v: 0 <= v <= 30, "must be between 0 (off) and 30 seconds"),
+    "render.max_pause_seconds": (lambda v: 0.1 <= v <= 5, "must be between 0.1 and 5 seconds"),
     "render.loudness_lufs": (lambda v: -40 <= v <= -5, "must be between -40 and -5 LUFS"),
     "render.true_peak_db": (lambda v: -9 <= v <= 0, "must be between -9 and 0 dBTP"),
     "render.audio_visual": (lambda v: v in ("waveform", "spectrum", "none"),

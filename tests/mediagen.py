@@ -116,3 +116,55 @@ def silence_audio(out: Path, seconds: float) -> Path:
     _run(ffmpeg.input("anullsrc=r=16000:cl=mono", f="lavfi", t=seconds)
          .output(str(out), acodec="aac", audio_bitrate="16k"))
     return out
+
+
+def spoken_pieces(out: Path, pieces: list[str], gaps: list[float], lead: float = 0.5,
+                  sample_rate: int = 16_000) -> list[tuple[float, float]]:
+    """espeak-ng says each piece (a word or a phrase) on its own; the pieces, cut to their
+    sound (leading/trailing silence removed), are joined with ``gaps[i]`` seconds of silence
+    after piece ``i`` (``lead`` before the first) into the mono WAV ``out``. Returns each
+    piece's (start, end) in ``out``: known onsets to check transcripts and renders against."""
+    import subprocess
+
+    from pipeline.media import probe
+    folder = out.parent / f"{out.stem}_pieces"
+    folder.mkdir(exist_ok=True)
+    trimmed = []
+    for i, text in enumerate(pieces):
+        raw, cut = folder / f"{i}.wav", folder / f"{i}_cut.wav"
+        subprocess.run(["espeak-ng", "-w", str(raw), "-s", "160", text], check=True, capture_output=True)
+        edge = dict(start_periods=1, start_threshold="-45dB", start_silence=0.0)
+        _run(ffmpeg.input(str(raw)).audio.filter("silenceremove", **edge).filter("areverse")
+             .filter("silenceremove", **edge).filter("areverse")
+             .output(str(cut), ac=1, ar=sample_rate, acodec="pcm_s16le"))
+        trimmed.append(cut)
+    parts, spans, position = [], [], lead
+    parts.append(ffmpeg.input(f"anullsrc=r={sample_rate}:cl=mono:d={lead}", f="lavfi"))
+    for path, gap in zip(trimmed, [*gaps, 0.0][:len(trimmed)], strict=True):
+        length = probe(path).duration
+        spans.append((position, position + length))
+        parts.append(ffmpeg.input(str(path)))
+        position += length
+        if gap > 0:
+            parts.append(ffmpeg.input(f"anullsrc=r={sample_rate}:cl=mono:d={gap}", f="lavfi"))
+            position += gap
+    parts.append(ffmpeg.input(f"anullsrc=r={sample_rate}:cl=mono:d=0.5", f="lavfi"))
+    _run(ffmpeg.output(ffmpeg.concat(*parts, v=0, a=1), str(out), ac=1, ar=sample_rate, acodec="pcm_s16le"))
+    return spans
+
+
+def picture_with(audio: Path, out: Path, tone_amplitude: float = 0.0, width: int = 640, height: int = 360,
+                 fps: int = 15) -> Path:
+    """A test-pattern video with ``audio`` as its soundtrack, optionally over a quiet 157 Hz
+    tone (room tone: pauses are then not digital silence and a hard cut would click)."""
+    from pipeline.media import probe
+    seconds = probe(audio).duration
+    sound = ffmpeg.input(str(audio)).audio
+    if tone_amplitude:
+        tone = ffmpeg.input(f"sine=frequency=157:sample_rate=16000:duration={seconds}", f="lavfi").filter(
+            "volume", tone_amplitude * 8)   # lavfi's sine peaks at 1/8 of full scale
+        sound = ffmpeg.filter([sound, tone], "amix", inputs=2, normalize=0, duration="first")
+    video = ffmpeg.input(f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", f="lavfi")
+    _run(ffmpeg.output(video, sound, str(out), vcodec="libx264", preset="ultrafast", pix_fmt="yuv420p",
+                       acodec="aac", audio_bitrate="128k", t=seconds))
+    return out

@@ -268,7 +268,7 @@ def test_config_presets_merge_with_the_built_in_ones_and_bad_values_name_the_key
         ("render:\n  caption_presets:\n    x:\n      text_color: white\n",
          "render.caption_presets.x.text_color: must be a colour"),
         ("render:\n  caption_preset: nope\n", "render.caption_preset: 'nope' is not one of"),
-        ("render:\n  reframe: zoom\n", "render.reframe: must be 'center', 'face' or 'fit'"),
+        ("render:\n  reframe: zoom\n", "render.reframe: must be 'center', 'face', 'fit', 'split' or 'auto'"),
         ("render:\n  encoder: x265\n", "render.encoder: must be 'libx264' or 'h264_nvenc'"),
         ("render:\n  caption_presets: []\n", "render.caption_presets: must be a mapping"),
     ]:

@@ -590,6 +590,31 @@ def test_review_shows_transcript_clips_and_one_player_per_clip_until_all_four_ar
         "Download approved clips (.zip)", "Download .srt", "Download .vtt", "Download .txt", "Download .json"]
 
 
+@pytest.mark.slow
+@pytest.mark.model
+def test_review_shows_the_shorter_length_of_a_clip_rendered_with_jump_cuts(finished_dir, finished, tmp_path,
+                                                                          monkeypatch):
+    from pipeline import db
+    from pipeline.stages import render
+    from pipeline.stages.context import StageContext
+    use_config(tmp_path, monkeypatch, FAST_CONFIG + "  max_pause_seconds: 0.2\n")   # the sample pauses ~0.4 s
+    settings = load_settings()
+    clip = finished["summary"]["clips"][0]
+    review.set_clip_render_options(settings, clip["clip_id"], remove_silences=True)
+    with db.session(settings.app_db_path) as conn:
+        row = db.get_clip(conn, clip["clip_id"])
+    render.render_one(StageContext(settings, finished["episode_id"], {"aspects": ["9x16"]}, lambda f: None), row,
+                      lambda f: None)
+    shorter = review.get_clip(settings, clip["clip_id"])["rendered_seconds"]
+    assert shorter < clip["end"] - clip["start"] - 0.5
+    assert probe(review.get_clip(settings, clip["clip_id"])["renders"]["clean_9x16"]).duration == pytest.approx(
+        shorter, abs=0.05)
+
+    at = open_page(REVIEW, {"episode": finished["episode_id"]})
+    assert "after jump cuts" in texts(at)
+    assert at.segmented_control(key=f"cuts_{clip['clip_id']}").value == "Cut pauses"
+
+
 def phrase_in_one_line(segments: list[dict]) -> tuple[str, dict]:
     """Two words said in exactly one transcript line after the first second (what a user might search for)."""
     for segment in segments:

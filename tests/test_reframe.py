@@ -1,4 +1,5 @@
-"""Face-following 9x16 crops: a real face photo moving across a generated video."""
+"""Face-following 9x16 crops: a real face photo moving across a generated video, and the
+generated framing set (tests/framing_set.py) judged case by case for YuNet and ``auto``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 from pathlib import Path
 
 import ffmpeg
+import framing_set
 import numpy as np
 import pytest
 import skimage.data
@@ -130,3 +132,77 @@ def test_lone_false_detections_are_ignored_and_a_lost_face_returns_to_centre():
     leaving = track.moves[-1]
     assert leaving.start >= 1.75 + reframe.HOLD_SECONDS - 0.01          # it held on the last position first
     assert reframe.MIN_MOVE <= leaving.end - leaving.start <= reframe.MAX_MOVE
+
+
+@pytest.fixture(scope="module")
+def framing_cases(tmp_path_factory) -> dict[str, tuple[framing_set.Case, list]]:
+    """Every case of the framing set rendered once and run through YuNet: {name: (case, samples)}."""
+    folder = tmp_path_factory.mktemp("framing")
+    result = {}
+    for case in framing_set.CASES:
+        video = framing_set.make(case, folder)
+        result[case.name] = (case, reframe.detect_all_faces(video, 0.0, framing_set.SECONDS), video)
+    return result
+
+
+def test_yunet_keeps_the_whole_face_in_the_crop_in_every_one_face_case(framing_cases):
+    report = {}
+    for case in framing_set.ONE_FACE:
+        _, samples, _ = framing_cases[case.name]
+        track = reframe.plan(reframe.main_faces(samples), CROP)
+        report[case.name] = (framing_set.whole_face_share(case, track, CROP),
+                             framing_set.jitter_frames(case, track, CROP, reframe.DEAD_ZONE))
+    print("\n".join(f"{name}: whole face {share:.0%}, jitter {jitter}" for name, (share, jitter) in report.items()))
+    assert all(share >= 0.95 for share, _ in report.values()), report
+    assert all(jitter == 0 for _, jitter in report.values()), report
+    # The case that moves the camera most must really have moved it (the measure is not vacuous).
+    _, samples, _ = framing_cases["walking"]
+    assert reframe.plan(reframe.main_faces(samples), CROP).moves
+
+
+def test_yunet_finds_the_tilted_faces_the_old_haar_cascade_missed(framing_cases):
+    for name in ("rotated+30", "rotated-30"):
+        case, samples, video = framing_cases[name]
+        assert all(faces for _, faces in samples), name
+        haar = reframe.detect_all_faces(video, 0.0, framing_set.SECONDS, detector="haar")
+        assert not any(faces for _, faces in haar), name
+
+
+def test_auto_chooses_the_right_framing_on_every_case(framing_cases):
+    chosen = {name: reframe.choose(samples) for name, (_, samples, _) in framing_cases.items()}
+    print(chosen)
+    assert chosen == {case.name: case.expected for case in framing_set.CASES}
+
+
+def test_split_follows_each_of_two_people_in_its_own_crop(framing_cases):
+    case, samples, _ = framing_cases["two-people"]
+    split = reframe.plan_split(samples)
+    assert split is not None
+    assert split.left.at(1.0) < 0.5 < split.right.at(1.0)
+    for index, track in ((0, split.left), (1, split.right)):
+        assert framing_set.whole_face_share(case, track, reframe.SPLIT_WIDTH, index) == 1.0
+        x0, y0, x1, y1 = framing_set.face_box(case, index, 0.0)
+        y = split.left_y if index == 0 else split.right_y
+        assert y0 / framing_set.HEIGHT < y < y1 / framing_set.HEIGHT
+    assert reframe.plan_split(framing_cases["walking"][1]) is None    # one person: nothing to split
+
+
+def test_auto_renders_two_people_stacked_with_a_divider(framing_cases, tmp_path):
+    import cv2
+
+    from pipeline.media.render_graph import DIVIDER
+    _, _, video = framing_cases["two-people"]
+    result = render_clip(video, media.probe(video), 0.0, framing_set.SECONDS, [], tmp_path, FONTS, FAST,
+                         aspects=["9x16"], reframe_mode="auto")
+    info = media.probe(result["clean_9x16"])
+    assert (info.width, info.height) == (1080, 1920)
+    rgb = np.frombuffer(media.extract_frame(result["clean_9x16"], 2.0), np.uint8).reshape(1920, 1080, 3)
+    half = (1920 - DIVIDER) // 2
+    assert rgb[half + 1:half + DIVIDER - 1].min() > 200                  # the white line between them
+    detector = cv2.FaceDetectorYN.create(str(reframe.MODEL), "", (540, 479), 0.7, 0.3, 5)
+    for rows in (slice(0, half), slice(1920 - half, 1920)):
+        small = cv2.resize(cv2.cvtColor(rgb[rows], cv2.COLOR_RGB2BGR), (540, 479))
+        _, faces = detector.detect(small)
+        assert faces is not None and len(faces) == 1                      # one person per half
+        x, _, w, _ = faces[0][:4]
+        assert 0.15 < (x + w / 2) / 540 < 0.85                            # wholly inside, near the middle

@@ -134,6 +134,13 @@ def test_render_choices_are_validated_and_stored(settings, episode):
     assert (kept["reframe"], kept["caption_style"]) == ("face", "boxed")        # None keeps the other choice
     cleared = review.set_clip_render_options(settings, clip["id"], reframe="", caption_style="")
     assert (cleared["reframe"], cleared["caption_style"]) == (None, None)
+    assert cleared["remove_silences"] is None
+    cut = review.set_clip_render_options(settings, clip["id"], remove_silences=True, reframe="split")
+    assert (cut["remove_silences"], cut["reframe"]) == (True, "split")
+    assert review.set_clip_render_options(settings, clip["id"], remove_silences=False)["remove_silences"] is False
+    assert review.set_clip_render_options(settings, clip["id"], remove_silences="")["remove_silences"] is None
+    with pytest.raises(BadInput, match="remove_silences must be true, false or ''"):
+        review.set_clip_render_options(settings, clip["id"], remove_silences="yes")
 
 
 def test_changing_render_choices_with_a_queue_rerenders_that_clip(settings, episode):
@@ -168,10 +175,12 @@ def test_clip_command_reviews_a_suggestion_from_the_shell(settings, episode):
     import subprocess
     import sys
     clip = clips_of(settings, episode)[0]
-    done = subprocess.run([sys.executable, "-m", "pipeline", "clip", clip["id"], "--status", "rejected", "--json"],
+    done = subprocess.run([sys.executable, "-m", "pipeline", "clip", clip["id"], "--status", "rejected",
+                           "--reframe", "auto", "--remove-silences", "on", "--json"],
                           capture_output=True, text=True, timeout=120, cwd=str(ROOT))
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["status"] == "rejected"
+    shown = json.loads(done.stdout)
+    assert (shown["status"], shown["reframe"], shown["remove_silences"]) == ("rejected", "auto", True)
     assert clips_of(settings, episode)[0]["status"] == "rejected"
     missing = subprocess.run([sys.executable, "-m", "pipeline", "clip", "nope", "--json"], capture_output=True,
                              text=True, timeout=120, cwd=str(ROOT))

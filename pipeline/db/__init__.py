@@ -50,6 +50,7 @@ from pipeline.db.clips import (
     record_render,
     replace_clips,
     set_clip_bounds,
+    set_clip_remove_silences,
     set_clip_render_choices,
     set_clip_review_status,
 )
@@ -257,6 +258,7 @@ __all__ = [
     "session",
     "set_clip_bounds",
     "set_clip_pinned",
+    "set_clip_remove_silences",
     "set_clip_render_choices",
     "set_clip_review_status",
     "set_episode_declared_duration",

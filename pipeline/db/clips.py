@@ -60,6 +60,11 @@ def set_clip_render_choices(conn, clip_id: str, reframe: str | None, caption_sty
                  (reframe, caption_style, now, clip_id))
 
 
+def set_clip_remove_silences(conn, clip_id: str, remove_silences: bool | None, now: float) -> None:
+    value = None if remove_silences is None else int(bool(remove_silences))
+    conn.execute("UPDATE clips SET remove_silences = ?, edited_at = ? WHERE id = ?", (value, now, clip_id))
+
+
 def list_clip_renders(conn, clip_id: str) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM renders WHERE clip_id = ? ORDER BY variant", (clip_id,)).fetchall()
 

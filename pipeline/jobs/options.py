@@ -14,7 +14,7 @@ from pipeline.stages import model_choice
 
 ENGINES = ("faster-whisper", "openai-whisper")
 ASPECTS = ("9x16", "16x9", "1x1")
-REFRAME_MODES = ("center", "face", "fit")
+REFRAME_MODES = ("center", "face", "fit", "split", "auto")
 
 
 def validate(settings: Settings, options: dict | None, trusted: bool = False) -> dict:
@@ -101,4 +101,6 @@ _CHECKS = {
     "full_episode": _flag,
     "target_stage": _choice(TARGET_STAGES),
     "webhook_url": _url,   # this job's own webhook, besides webhooks.urls
+    "remove_silences": _flag,
+    "title_overlay_seconds": _number(0, 30),
 }

@@ -32,8 +32,11 @@ def summary(settings: Settings, episode_id: str) -> dict:
                         if (path := storage.transcript_path(settings.data_dir, episode_id, fmt)).exists()}
     enrichment = json.loads(episode["enrichment_json"]) if episode["enrichment_json"] else None
     by_clip: dict[str, dict] = {}
+    rendered: dict[str, float] = {}   # the clip's length as rendered (shorter after jump cuts)
     for r in renders:
         by_clip.setdefault(r["clip_id"], {})[r["variant"]] = str(settings.data_dir / r["path"])
+        if r["duration"]:
+            rendered[r["clip_id"]] = min(rendered.get(r["clip_id"], r["duration"]), r["duration"])
     return {
         "episode_id": episode_id,
         "title": episode["title"],
@@ -58,6 +61,8 @@ def summary(settings: Settings, episode_id: str) -> dict:
                    "source": c["source"], "hashtags": json.loads(c["hashtags_json"] or "[]"),
                    "score_detail": json.loads(c["score_detail_json"] or "{}"),
                    "reframe": c["reframe"], "caption_style": c["caption_style"], "pinned": bool(c["pinned"]),
+                   "remove_silences": None if c["remove_silences"] is None else bool(c["remove_silences"]),
+                   "rendered_seconds": rendered.get(c["id"]),
                    "renders": by_clip.get(c["id"], {})} for c in clips],
         "full_episode_render": episode_render.summary(settings, episode_id),   # issue 5: subtitled 16x9 of it all
     }

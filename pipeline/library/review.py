@@ -68,9 +68,10 @@ def trim_clip(settings: Settings, clip_id: str, start: float, end: float, dispat
 
 
 def set_clip_render_options(settings: Settings, clip_id: str, *, reframe: str | None = None,
-                            caption_style: str | None = None, dispatch=None) -> dict:
-    """Per-clip reframe mode and caption preset: None keeps the current choice, "" clears it
-    (then the job's option applies, else the config's).
+                            caption_style: str | None = None, remove_silences: bool | str | None = None,
+                            dispatch=None) -> dict:
+    """Per-clip reframe mode, caption preset and jump cuts (``remove_silences``): None keeps
+    the current choice, "" clears it (then the job's option applies, else the config's).
 
     With ``dispatch`` and a change, the clip's renders are dropped and a render job is queued.
     """
@@ -79,14 +80,19 @@ def set_clip_render_options(settings: Settings, clip_id: str, *, reframe: str | 
     styles = options.caption_styles(settings)
     if caption_style and styles and caption_style not in styles:
         raise BadInput(f"Caption style '{caption_style}' is not one of {', '.join(styles)}.")
+    if remove_silences not in (None, "", True, False):
+        raise BadInput(f"remove_silences must be true, false or '' (got {remove_silences!r}).")
     with db.session(settings.app_db_path) as conn, db.transaction(conn):
         clip = _require_clip(conn, clip_id)
         wanted = (clip["reframe"] if reframe is None else reframe or None,
                   clip["caption_style"] if caption_style is None else caption_style or None)
-        changed = (clip["reframe"], clip["caption_style"]) != wanted
+        current_cuts = None if clip["remove_silences"] is None else bool(clip["remove_silences"])
+        wanted_cuts = current_cuts if remove_silences is None else (None if remove_silences == "" else remove_silences)
+        changed = (clip["reframe"], clip["caption_style"], current_cuts) != (*wanted, wanted_cuts)
         if changed and dispatch is not None:
             _require_idle(conn, clip)
         db.set_clip_render_choices(conn, clip_id, *wanted, time.time())
+        db.set_clip_remove_silences(conn, clip_id, wanted_cuts, time.time())
         if changed and dispatch is not None:
             db.delete_clip_renders(conn, clip_id)
     if changed and dispatch is not None:
@@ -135,7 +141,15 @@ def get_clip(settings: Settings, clip_id: str) -> dict:
             "source": clip["source"], "hashtags": json.loads(clip["hashtags_json"] or "[]"),
             "score_detail": json.loads(clip["score_detail_json"]) if clip["score_detail_json"] else None,
             "reframe": clip["reframe"], "caption_style": clip["caption_style"],
+            "remove_silences": None if clip["remove_silences"] is None else bool(clip["remove_silences"]),
+            "rendered_seconds": rendered_seconds(renders),
             "renders": {r["variant"]: str(settings.data_dir / r["path"]) for r in renders}}
+
+
+def rendered_seconds(renders) -> float | None:
+    """The clip's length as rendered (shorter than end - start after jump cuts); None before a render."""
+    durations = [r["duration"] for r in renders if r["duration"]]
+    return min(durations) if durations else None
 
 
 def _require_clip(conn, clip_id: str):

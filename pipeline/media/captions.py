@@ -9,6 +9,10 @@ and margins are fractions of the frame, so one preset fits 9x16, 16x9 and 1x1. L
 built from whole words only: at most ``words_per_line`` words, a new line after a
 sentence end or a long pause, and never wider than the safe area (measured with the
 bundled font when it is there), so libass never has to wrap or cut a word.
+
+A hook title (``title_overlay_seconds``) is one more event: the clip's title in a box at the
+top of the frame for its first seconds, in the preset's font, its outline colour on a box
+of its highlight colour, wrapped by libass inside the side margins.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ MAX_GAP_IN_LINE = 1.0   # a longer pause starts a new caption line instead of fr
 LINE_HOLD = 0.3         # keep a finished line up this long (unless the next line starts sooner)
 SAFE_WIDTH = 0.92       # share of the space between the side margins a line may fill (font metrics vary)
 AVERAGE_ADVANCE = 0.62  # width of a character / font size when the font file cannot be measured
+TITLE_SIZE = 1.1        # hook title font size / caption font size
+TITLE_TOP = {True: 0.1, False: 0.06}   # top margin / height, portrait (clear of the apps' top bar) or not
 
 
 def clip_words(words: list[dict], clip_start: float, clip_end: float) -> list[dict]:
@@ -46,8 +52,10 @@ def build_srt(words: list[dict], clip_start: float, clip_end: float, max_chars: 
 
 
 def build_ass(words: list[dict], clip_start: float, clip_end: float, width: int, height: int,
-              preset: CaptionPreset, fonts_dir: Path | None = None) -> str:
-    """An ASS script sized for a ``width`` x ``height`` frame with word-by-word highlighting."""
+              preset: CaptionPreset, fonts_dir: Path | None = None, *, title: str = "",
+              title_seconds: float = 0.0) -> str:
+    """An ASS script sized for a ``width`` x ``height`` frame with word-by-word highlighting
+    (and ``title`` as a banner over the first ``title_seconds``, when both are set)."""
     length = clip_end - clip_start
     size = font_size(preset, height)
     usable = (width - 2 * margins(preset, width, height)[0]) * SAFE_WIDTH
@@ -71,7 +79,24 @@ def build_ass(words: list[dict], clip_start: float, clip_end: float, width: int,
                 f"{{\\1c{highlight}\\fscx{pop}\\fscy{pop}}}{_escape(w['word'])}{{\\r}}{prefix}" if j == i
                 else _escape(w["word"]) for j, w in enumerate(line))
             events.append(f"Dialogue: 0,{_ass_time(word['start'])},{_ass_time(end)},Default,,0,0,0,,{prefix}{text}")
-    return _header(width, height, preset) + "\n".join(events) + ("\n" if events else "")
+    header = _header(width, height, preset)
+    title = " ".join(title.split())
+    if title and title_seconds > 0:
+        header = header.replace("\n\n[Events]", "\n" + _title_style(width, height, preset) + "\n\n[Events]")
+        events.insert(0, f"Dialogue: 1,{_ass_time(0.0)},{_ass_time(min(title_seconds, length))},Title,,0,0,0,,"
+                         f"{_escape(title.upper() if preset.uppercase else title)}")
+    return header + "\n".join(events) + ("\n" if events else "")
+
+
+def _title_style(width: int, height: int, preset: CaptionPreset) -> str:
+    """Top-centred (alignment 8): the outline colour on a box of the highlight colour (BorderStyle 3),
+    so it reads like the spoken word, inverted."""
+    size = round(font_size(preset, height) * TITLE_SIZE)
+    side = round(preset.margin_side * width)
+    top = round(TITLE_TOP[height > width] * height)
+    pad = max(2, round(size * 0.25))
+    return (f"Style: Title,{preset.font},{size},{_style_color(preset.outline_color)},{_style_color(preset.outline_color)},"
+            f"{_style_color(preset.highlight_color)},&H00000000,-1,0,0,0,100,100,0,0,3,{pad},0,8,{side},{side},{top},1")
 
 
 def caption_lines(words: list[dict], clip_start: float, clip_end: float, width: int, height: int,

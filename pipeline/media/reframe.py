@@ -1,12 +1,15 @@
 """Where a narrow crop (9x16, 1x1) of a wider source should look, over time.
 
-``center`` crops the middle, ``fit`` shows the whole frame over a blurred copy (render.py
-builds both). ``face`` follows the main face like a camera operator would: OpenCV's
-frontal-face detector runs on a few small grayscale frames per second (decoded in
-process with PyAV); isolated detections are dropped as noise; the camera holds still
-while the face stays inside a dead zone around the crop centre and otherwise glides to
-it with an ease-in-out move; when the face has been gone for a while it returns to the
-centre, and a clip with no face at all is a centre crop.
+``center`` crops the middle, ``fit`` shows the whole frame over a blurred copy (render_graph
+builds both). ``face`` follows the main face like a camera operator would: the YuNet face
+detector (OpenCV's ``FaceDetectorYN``, model in ``assets/models/yunet/``; it finds tilted and
+turned faces the old Haar cascade missed) runs on a few small frames per second (decoded in
+process with PyAV); isolated detections are dropped as noise; the camera holds still while
+the face stays inside a dead zone around the crop centre and otherwise glides to it with an
+ease-in-out move; when the face has been gone for a while it returns to the centre, and a
+clip with no face at all is a centre crop. ``split`` stacks two crops, one following each of
+two people side by side; ``auto`` picks ``face``, ``split`` or ``fit`` per clip from what the
+detector saw (``choose``).
 
 The result is a ``Track`` whose ``expression()`` is an ffmpeg expression of ``t`` for the
 ``crop`` filter's ``x``, so the render stays one native ffmpeg pass.
@@ -15,6 +18,7 @@ The result is a ``Track`` whose ``expression()`` is an ffmpeg expression of ``t`
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +32,10 @@ DEAD_ZONE = 0.18          # the face may drift this share of the crop width from
 HOLD_SECONDS = 1.5        # a face missing for longer than this sends the camera back to the centre
 MIN_MOVE, MAX_MOVE = 0.4, 1.2   # seconds a camera move takes (longer for longer moves)
 VELOCITY_WINDOW = 1.0     # seconds of detections that estimate how fast the face moves
+SPLIT_WIDTH = 0.5         # in ``split``, each person's crop is this share of the source width
+APART = 0.25              # two faces further apart than this share of the width cannot share one crop
+SPLIT_SHARE = 0.5         # ``auto`` splits when two faces are apart in at least this share of the samples
+SEEN_SHARE = 0.25         # ``auto`` follows a face seen (after denoising) in at least this share of the samples
 
 
 @dataclass(frozen=True)
@@ -74,11 +82,42 @@ def follow_face(source: Path, start: float, duration: float, crop_fraction: floa
 
 
 def detect_faces(source: Path, start: float, duration: float,
-                 on_progress: Callable[[float], None] | None = None) -> list[tuple[float, float | None]]:
+                 on_progress: Callable[[float], None] | None = None,
+                 detector: str = "yunet") -> list[tuple[float, float | None]]:
     """(clip time, centre x of the main face as a fraction of the width, or None) a few times a second."""
-    detector = _detector()
-    samples: list[tuple[float, float | None]] = []
-    previous = None
+    return main_faces(detect_all_faces(source, start, duration, on_progress, detector))
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detection; coordinates are fractions of the analysed frame's width and height."""
+    x: float
+    y: float
+    w: float
+    h: float
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.w / 2
+
+    @property
+    def cy(self) -> float:
+        return self.y + self.h / 2
+
+
+Sample = tuple[float, tuple[Face, ...]]   # clip time, faces seen then (biggest first)
+
+
+def detect_all_faces(source: Path, start: float, duration: float,
+                     on_progress: Callable[[float], None] | None = None,
+                     detector: str = "yunet") -> list[Sample]:
+    """Every face in ``[start, start + duration)``, ``SAMPLE_FPS`` times a second.
+
+    ``detector`` is ``yunet`` (what renders use) or ``haar`` (the old cascade, kept so
+    ``bench/framing.py`` can compare the two on the same frames).
+    """
+    find = DETECTORS[detector]
+    samples: list[Sample] = []
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -91,35 +130,117 @@ def detect_faces(source: Path, start: float, duration: float,
             if frame.time >= start + duration:
                 break
             height = max(2, round(ANALYSIS_WIDTH * frame.height / frame.width / 2) * 2)
-            gray = frame.reformat(width=ANALYSIS_WIDTH, height=height, format="gray").to_ndarray()
+            image = frame.reformat(width=ANALYSIS_WIDTH, height=height, format="bgr24").to_ndarray()
             if frame.rotation:   # phone videos: see the frame the way ffmpeg will render it
-                gray = np.ascontiguousarray(np.rot90(gray, round(frame.rotation / 90) % 4))
-            previous = _main_face(detector, gray, previous)
-            samples.append((frame.time - start, previous))
+                image = np.ascontiguousarray(np.rot90(image, round(frame.rotation / 90) % 4))
+            samples.append((frame.time - start, find(image)))
             due = max(due, frame.time) + 1 / SAMPLE_FPS
             if on_progress:
                 on_progress(min(1.0, (frame.time - start) / duration))
     return samples
 
 
+def main_faces(samples: list[Sample]) -> list[tuple[float, float | None]]:
+    """The main face's centre x per sample: the biggest, or among faces nearly as big, the
+    one nearest the last (so two similar faces do not make the camera swap between them)."""
+    result, previous = [], None
+    for t, faces in samples:
+        if faces:
+            biggest = faces[0].w * faces[0].h
+            candidates = [f.cx for f in faces if f.w * f.h >= 0.6 * biggest]
+            previous = candidates[0] if previous is None else min(candidates, key=lambda c: abs(c - previous))
+        else:
+            previous = None
+        result.append((t, previous))
+    return result
+
+
+MODEL = Path(__file__).resolve().parents[2] / "assets" / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
+SCORE_THRESHOLD = 0.7     # YuNet confidence below this is not a face
+MIN_FACE = 1 / 14         # faces smaller than this share of the frame height are ignored (background)
+_local = threading.local()   # one YuNet per thread: the detector object keeps per-call state
+
+
+def _yunet(image: np.ndarray) -> tuple[Face, ...]:
+    import cv2
+    height, width = image.shape[:2]
+    detector = getattr(_local, "yunet", None)
+    if detector is None:
+        detector = _local.yunet = cv2.FaceDetectorYN.create(str(MODEL), "", (width, height), SCORE_THRESHOLD,
+                                                             0.3, 20)
+    detector.setInputSize((width, height))
+    _, rows = detector.detect(image)
+    boxes = [] if rows is None else [row[:4] for row in rows]
+    return _faces(boxes, width, height)
+
+
 @functools.cache
-def _detector():
+def _cascade():
     import cv2
     return cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
 
 
-def _main_face(detector, gray: np.ndarray, previous: float | None) -> float | None:
-    """Centre x (fraction) of the biggest face; among faces nearly as big, the one nearest the last."""
-    height, width = gray.shape
+def _haar(image: np.ndarray) -> tuple[Face, ...]:
+    import cv2
+    height, width = image.shape[:2]
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     size = max(24, height // 12)
-    faces = detector.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4, minSize=(size, size))
-    if len(faces) == 0:
+    boxes = _cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4, minSize=(size, size))
+    return _faces(list(boxes), width, height)
+
+
+def _faces(boxes, width: int, height: int) -> tuple[Face, ...]:
+    faces = [Face(float(x) / width, float(y) / height, float(w) / width, float(h) / height)
+             for x, y, w, h in boxes if h >= MIN_FACE * height]
+    return tuple(sorted(faces, key=lambda f: f.w * f.h, reverse=True))
+
+
+DETECTORS: dict[str, Callable[[np.ndarray], tuple[Face, ...]]] = {"yunet": _yunet, "haar": _haar}
+
+
+@dataclass(frozen=True)
+class Split:
+    """Two people side by side: one camera each (``left`` follows the face on the left)."""
+    left: Track
+    right: Track
+    left_y: float    # vertical centre of each face, fraction of the source height
+    right_y: float
+
+
+def choose(samples: list[Sample]) -> str:
+    """What ``auto`` renders: ``split`` when two faces stay apart for most of the clip,
+    ``face`` when one is seen often enough, else ``fit`` (nobody to follow: show everything)."""
+    if not samples:
+        return "fit"
+    apart = sum(1 for _, faces in samples if _pair(faces) is not None)
+    if apart >= SPLIT_SHARE * len(samples):
+        return "split"
+    seen = sum(1 for _, x in _denoise(main_faces(samples)) if x is not None)
+    return "face" if seen >= SEEN_SHARE * len(samples) else "fit"
+
+
+def plan_split(samples: list[Sample]) -> Split | None:
+    """One camera per person for ``split``; None when two faces are never seen apart."""
+    lefts, rights, left_ys, right_ys = [], [], [], []
+    for t, faces in samples:
+        pair = _pair(faces)
+        lefts.append((t, pair[0].cx if pair else None))
+        rights.append((t, pair[1].cx if pair else None))
+        if pair:
+            left_ys.append(pair[0].cy)
+            right_ys.append(pair[1].cy)
+    if not left_ys:
         return None
-    biggest = max(faces, key=lambda f: f[2] * f[3])
-    if previous is None:
-        return (biggest[0] + biggest[2] / 2) / width
-    candidates = [(x + w / 2) / width for x, _, w, h in faces if w * h >= 0.6 * biggest[2] * biggest[3]]
-    return min(candidates, key=lambda c: abs(c - previous))
+    return Split(plan(lefts, SPLIT_WIDTH), plan(rights, SPLIT_WIDTH),
+                 float(np.median(left_ys)), float(np.median(right_ys)))
+
+
+def _pair(faces: tuple[Face, ...]) -> tuple[Face, Face] | None:
+    """The two biggest faces, left one first, if they are far enough apart to need two crops."""
+    if len(faces) < 2:
+        return None
+    a, b = sorted(faces[:2], key=lambda f: f.cx)
+    return (a, b) if b.cx - a.cx > APART else None
 
 
 def plan(samples: list[tuple[float, float | None]], crop_fraction: float) -> Track:

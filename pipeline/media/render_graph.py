@@ -9,6 +9,11 @@ place only on success.
 - Reframing a wider source into a narrower frame: ``center`` crop, ``face`` (a crop whose
   x is an ffmpeg expression of time planned by ``reframe.follow_face``) or ``fit`` (the
   whole frame over a blurred copy). A narrower source (portrait into 16x9) always fits.
+- Jump cuts (``remove_silences``): ``jump_cuts.plan`` finds the pauses longer than
+  ``render.max_pause_seconds`` (and, with ``render.cut_filler_words``, the filler words); the
+  kept spans are trimmed and joined inside the same graph (video concatenated, audio joined
+  with a 10 ms crossfade so no join clicks), and the captions and face tracks are moved onto
+  the cut timeline.
 - Loudness: a quick audio-only pass measures EBU R128 integrated loudness and true peak
   (``ebur128``); the render applies the gain to the configured target, with a limiter
   only when the gain would push peaks past ``true_peak_db``.
@@ -35,7 +40,7 @@ from pipeline import media
 from pipeline.config import PROJECT_ROOT, CaptionPreset, RenderSettings
 from pipeline.errors import BadInput, Cancelled, PipelineError, TransientError
 from pipeline.jobs.options import REFRAME_MODES
-from pipeline.media import MediaInfo, reframe
+from pipeline.media import MediaInfo, jump_cuts, reframe, speech_envelope
 from pipeline.media.captions import build_ass, build_srt
 from pipeline.storage import temp_path, write_text_atomic
 
@@ -52,6 +57,10 @@ NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster
                  "medium": "p4", "slow": "p5", "slower": "p6", "veryslow": "p7"}
 # Share of a clip's progress spent before the encode starts.
 LOUDNESS_SHARE, FACE_SHARE = 0.03, 0.12
+FOLLOWING_MODES = ("face", "split", "auto")   # reframe modes that run the face detector
+DIVIDER = 4                # pixels of the line between the two people in ``split``
+DIVIDER_COLOR = "white"
+CROSSFADE = 0.01           # seconds of audio crossfade at each jump cut
 
 
 def variants_for(aspects) -> tuple[str, ...]:
@@ -68,11 +77,14 @@ def default_aspects(render: RenderSettings) -> tuple[str, ...]:
 def render_clip(source: Path, info: MediaInfo, start: float, end: float, words: list[dict],
                 out_dir: Path, fonts_dir: Path, settings: RenderSettings,
                 on_progress: Callable[[float], None] | None = None, *, aspects=None,
-                reframe_mode: str | None = None, caption_style: str | None = None) -> dict[str, Path]:
+                reframe_mode: str | None = None, caption_style: str | None = None,
+                remove_silences: bool | None = None, title: str = "",
+                title_seconds: float | None = None) -> dict[str, Path]:
     """Render ``[start, end)`` of ``source`` into ``out_dir``; return {variant: mp4 path}.
 
-    ``aspects``, ``reframe_mode`` and ``caption_style`` default to the config. Also writes
-    captions.srt, thumb.jpg and the captions_<aspect>.ass files burned in.
+    ``aspects``, ``reframe_mode``, ``caption_style``, ``remove_silences`` and
+    ``title_seconds`` (how long ``title`` shows as a banner) default to the config. Also
+    writes captions.srt, thumb.jpg and the captions_<aspect>.ass files burned in.
     """
     start, end = max(0.0, start), min(end, info.duration)
     if start >= info.duration:
@@ -86,9 +98,10 @@ def render_clip(source: Path, info: MediaInfo, start: float, end: float, words: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     finals = {variant: out_dir / f"{variant}.mp4" for variant in variants_for(aspects)}
-    render_outputs(source, info, start, end - start, words, finals, out_dir / "thumb.jpg", fonts_dir, settings,
-                   on_progress, reframe_mode=reframe_mode, caption_style=caption_style)
-    write_text_atomic(out_dir / "captions.srt", build_srt(words, start, end))
+    timeline = render_outputs(source, info, start, end - start, words, finals, out_dir / "thumb.jpg", fonts_dir,
+                              settings, on_progress, reframe_mode=reframe_mode, caption_style=caption_style,
+                              remove_silences=remove_silences, title=title, title_seconds=title_seconds)
+    write_text_atomic(out_dir / "captions.srt", build_srt(timeline.words(words, start), 0.0, timeline.duration))
     return finals
 
 
@@ -97,7 +110,8 @@ def render_episode(source: Path, info: MediaInfo, words: list[dict], out_path: P
                    caption_style: str | None = None) -> Path:
     """The whole episode as one subtitled 16x9 file at ``out_path`` (temp name, then renamed)."""
     render_outputs(source, info, 0.0, info.duration, words, {"subtitled_16x9": Path(out_path)}, None, fonts_dir,
-                   settings, on_progress, caption_style=caption_style, ass_prefix=f"{Path(out_path).stem}_captions_")
+                   settings, on_progress, caption_style=caption_style, ass_prefix=f"{Path(out_path).stem}_captions_",
+                   remove_silences=False)   # the whole episode is the record: never jump-cut
     return Path(out_path)
 
 
@@ -105,8 +119,14 @@ def render_outputs(source: Path, info: MediaInfo, start: float, duration: float,
                    finals: dict[str, Path], thumb: Path | None, fonts_dir: Path, settings: RenderSettings,
                    on_progress: Callable[[float], None] | None = None, *, reframe_mode: str | None = None,
                    caption_style: str | None = None, gain_db: float | None = None,
-                   ass_prefix: str = "captions_") -> None:
-    """The core: any set of ``{variant: final path}`` (+ thumbnail) from one ffmpeg process."""
+                   ass_prefix: str = "captions_", remove_silences: bool | None = None,
+                   snap_words: bool = True, title: str = "", title_seconds: float | None = None
+                   ) -> jump_cuts.Timeline:
+    """The core: any set of ``{variant: final path}`` (+ thumbnail) from one ffmpeg process.
+
+    Returns the timeline rendered: the spans of the clip kept (all of it without jump cuts).
+    ``snap_words=False`` lights caption words at Whisper's own times (bench/caption_timing.py).
+    """
     mode = reframe_mode or settings.reframe
     if mode not in REFRAME_MODES:
         raise BadInput(f"Unknown reframe mode {mode!r}; use {', '.join(REFRAME_MODES)}.")
@@ -117,37 +137,51 @@ def render_outputs(source: Path, info: MediaInfo, start: float, duration: float,
     progress = _Phases(on_progress)
     if gain_db is None:
         gain_db = loudness_gain(source, info, start, duration, settings, progress.part(0.0, LOUDNESS_SHARE))
+    envelope = speech_envelope.Envelope.of(source, start, duration) if info.has_audio and words else None
+    if envelope is not None and snap_words:   # caption highlights on the voice, not on Whisper's early starts
+        words = envelope.snap([w for w in words if w["end"] > start and w["start"] < start + duration], start)
+    cutting = settings.remove_silences if remove_silences is None else remove_silences
+    if cutting and info.has_audio:
+        envelope = envelope or speech_envelope.Envelope.of(source, start, duration)
+        timeline = jump_cuts.plan(envelope, start, duration, words, settings.max_pause_seconds,
+                                  settings.cut_filler_words)
+    else:
+        timeline = jump_cuts.uncut(duration)
+    length = timeline.duration
     tracks = {}
-    if mode == "face" and info.has_video:
-        narrow = [a for a in aspects if _wider_than(info, a)]
-        if narrow:   # one detection pass, one camera plan per crop width
-            samples = reframe.detect_faces(source, start, duration,
+    narrow = [a for a in aspects if _wider_than(info, a)] if info.has_video else []
+    if mode in FOLLOWING_MODES and narrow:   # one detection pass, one camera plan per crop width
+        samples = reframe.detect_all_faces(source, start, duration,
                                            progress.part(LOUDNESS_SHARE, LOUDNESS_SHARE + FACE_SHARE))
-            tracks = {aspect: reframe.plan(samples, _crop_fraction(info, aspect)) for aspect in narrow}
+        samples = [(timeline.to_new(t), faces) for t, faces in samples if timeline.to_new(t) is not None]
+        tracks = {aspect: _framing(mode, samples, _crop_fraction(info, aspect)) for aspect in narrow}
+    banner = settings.title_overlay_seconds if title_seconds is None else title_seconds
     ass_files = {}
     for aspect in aspects:
         if f"subtitled_{aspect}" in finals:
             width, height = SIZES[aspect]
             ass_files[aspect] = work_dir / f"{ass_prefix}{aspect}.ass"
-            write_text_atomic(ass_files[aspect], build_ass(words, start, start + duration, width, height, preset,
-                                                           Path(fonts_dir)))
+            script = build_ass(timeline.words(words, start), 0.0, length, width, height, preset, Path(fonts_dir),
+                               title=title, title_seconds=banner)
+            write_text_atomic(ass_files[aspect], script)
     temps = {final: temp_path(final) for final in [*finals.values(), *([thumb] if thumb else [])]}
     encode_report = progress.part(LOUDNESS_SHARE + (FACE_SHARE if tracks else 0.0), 1.0)
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=".render-") as scratch:
         background = _background_image(source, info, settings, Path(scratch))
 
         def graph(encoder: str):
-            return _graph(source, info, start, duration, ass_files, Path(fonts_dir), settings, mode, tracks,
-                          gain_db, background, encoder, {variant: temps[path] for variant, path in finals.items()},
+            return _graph(source, info, start, duration, timeline, ass_files, Path(fonts_dir), settings, mode,
+                          tracks, gain_db, background, encoder, {variant: temps[path] for variant, path in finals.items()},
                           temps[thumb] if thumb else None)
         try:
-            _run_with_fallback(graph, duration, encode_report, settings.encoder)
+            _run_with_fallback(graph, length, encode_report, settings.encoder)
             for final, temp in temps.items():
                 os.replace(temp, final)
         except BaseException:
             for temp in temps.values():
                 temp.unlink(missing_ok=True)
             raise
+    return timeline
 
 
 def preset_for(settings: RenderSettings, name: str | None) -> CaptionPreset:
@@ -229,21 +263,22 @@ def _normalise(audio, gain_db: float, settings: RenderSettings):
 
 # --- the filter graph -----------------------------------------------------------------------
 
-def _graph(source: Path, info: MediaInfo, start: float, duration: float, ass_files: dict[str, Path],
-           fonts_dir: Path, settings: RenderSettings, mode: str, tracks: dict, gain_db: float,
+def _graph(source: Path, info: MediaInfo, start: float, duration: float, timeline: jump_cuts.Timeline,
+           ass_files: dict[str, Path], fonts_dir: Path, settings: RenderSettings, mode: str, tracks: dict, gain_db: float,
            background: Path | None, encoder: str, outputs: dict[str, Path], thumb: Path | None):
     """The ffmpeg-python graph with every requested output (and the thumbnail)."""
     source_in = ffmpeg.input(str(source), ss=start, t=duration, **_decode_threads(settings))
+    length = timeline.duration
     fps = info.fps if info.has_video and 0 < info.fps <= 240 else AUDIO_ONLY_FPS
     aspects = list(dict.fromkeys(variant.split("_", 1)[1] for variant in outputs))
     visual = not info.has_video and info.has_audio and settings.audio_visual != "none"
     audio_branches = []
     if info.has_audio:
-        audio = _normalise(source_in.audio, gain_db, settings)
+        audio = _normalise(_cut_audio(source_in.audio, timeline), gain_db, settings)
         audio_branches = _split(audio, len(outputs) + (1 if visual else 0), "asplit")
-    frames = _frames(source_in, info, duration, aspects, mode, tracks, settings, fps, background,
+    frames = _frames(source_in, info, length, timeline, aspects, mode, tracks, settings, fps, background,
                      audio_branches.pop() if visual else None)
-    encode = _encoder_args(encoder, settings, fps, duration, len(outputs))
+    encode = _encoder_args(encoder, settings, fps, length, len(outputs))
     if info.has_audio:
         encode.update(acodec="aac", audio_bitrate=settings.audio_bitrate)
     thumb_aspect = "16x9" if "16x9" in aspects else aspects[0]
@@ -304,13 +339,14 @@ def _split(stream, count: int, kind: str) -> list:
     return [node[i] for i in range(count)]
 
 
-def _frames(source_in, info: MediaInfo, duration: float, aspects: list[str], mode: str, tracks: dict,
+def _frames(source_in, info: MediaInfo, duration: float, timeline: jump_cuts.Timeline, aspects: list[str],
+            mode: str, tracks: dict,
             settings: RenderSettings, fps: float, background: Path | None, audio_for_visual) -> dict:
     """One video stream per aspect at its final size, square pixels, yuv420p."""
     frames = {}
     if info.has_video:
         # Make pixels square first (a no-op for most sources) so crop/fit see the display shape.
-        video = source_in.video.filter("scale", "trunc(iw*sar/2)*2", "ih").filter("setsar", 1)
+        video = _cut_video(source_in.video, timeline).filter("scale", "trunc(iw*sar/2)*2", "ih").filter("setsar", 1)
         for aspect, branch in zip(aspects, _split(video, len(aspects), "split"), strict=True):
             frames[aspect] = _reframe(branch, info, aspect, mode, tracks.get(aspect))
     else:
@@ -329,6 +365,32 @@ def _frames(source_in, info: MediaInfo, duration: float, aspects: list[str], mod
     return {aspect: stream.filter("setsar", 1).filter("format", "yuv420p") for aspect, stream in frames.items()}
 
 
+def _cut_video(video, timeline: jump_cuts.Timeline):
+    """The kept spans, back to back (nothing added when nothing is cut)."""
+    if not timeline.cuts:
+        return video
+    parts = _split(video, len(timeline.spans), "split")
+    return ffmpeg.concat(*[part.trim(start=start, end=end).setpts("PTS-STARTPTS")
+                           for part, (start, end) in zip(parts, timeline.spans, strict=True)], v=1, a=0)
+
+
+def _cut_audio(audio, timeline: jump_cuts.Timeline):
+    """The kept spans joined with a short crossfade. Each span but the last takes
+    ``CROSSFADE`` more audio (from the pause being cut), which the crossfade uses up, so the
+    audio stays as long as the video."""
+    if not timeline.cuts:
+        return audio
+    parts = _split(audio, len(timeline.spans), "asplit")
+    last = len(timeline.spans) - 1
+    pieces = [part.filter("atrim", start=start, end=end + (CROSSFADE if i < last else 0.0))
+              .filter("asetpts", "PTS-STARTPTS")
+              for i, (part, (start, end)) in enumerate(zip(parts, timeline.spans, strict=True))]
+    joined = pieces[0]
+    for piece in pieces[1:]:
+        joined = ffmpeg.filter([joined, piece], "acrossfade", d=CROSSFADE, c1="tri", c2="tri")
+    return joined
+
+
 def _visual(audio, settings: RenderSettings, fps: float):
     """A 1080x360 picture of the audio, on a transparent background."""
     if settings.audio_visual == "spectrum":
@@ -338,18 +400,51 @@ def _visual(audio, settings: RenderSettings, fps: float):
             .filter("format", "yuva420p"))
 
 
-def _reframe(stream, info: MediaInfo, aspect: str, mode: str, track):
+def _framing(mode: str, samples: list, crop_fraction: float) -> tuple[str, object]:
+    """(what to render, its camera plan) for one narrow aspect: ``auto`` becomes the mode
+    ``reframe.choose`` picks; ``split`` with never two faces apart follows the main face."""
+    if mode == "auto":
+        mode = reframe.choose(samples)
+    if mode == "split":
+        split = reframe.plan_split(samples)
+        if split is not None:
+            return "split", split
+        mode = "face"
+    if mode == "face":
+        return "face", reframe.plan(reframe.main_faces(samples), crop_fraction)
+    return mode, None
+
+
+def _reframe(stream, info: MediaInfo, aspect: str, mode: str, framing):
     width, height = SIZES[aspect]
     if not _wider_than(info, aspect) and not _narrower_than(info, aspect):
         return stream.filter("scale", width, height)
-    if _narrower_than(info, aspect) or mode == "fit":
+    mode, track = framing or (mode, None)
+    if _narrower_than(info, aspect) or mode in ("fit", "auto"):
         return _fit_over_blur(stream, width, height)
+    if mode == "split" and track is not None:
+        return _split_screen(stream, width, height, track)
     if mode == "face" and track is not None:
         ratio = f"{width}/{height}"
         return (stream.filter("crop", w=f"min(iw,ih*{ratio})", h=f"min(ih,iw/({ratio}))",
                               x=track.expression(), y="(ih-oh)/2")
                 .filter("scale", width, height))
     return _fill(stream, width, height)
+
+
+def _split_screen(stream, width: int, height: int, split: reframe.Split):
+    """Two people stacked: each half a crop of ``SPLIT_WIDTH`` of the source following one
+    face (left person on top), with a thin line between them."""
+    half = (height - DIVIDER) // 2 // 2 * 2
+    top, bottom = _split(stream, 2, "split")
+    halves = []
+    for branch, track, y in ((top, split.left, split.left_y), (bottom, split.right, split.right_y)):
+        halves.append(branch.filter("crop", w=f"trunc(iw*{reframe.SPLIT_WIDTH}/2)*2",
+                                    h=f"min(ih,trunc(iw*{reframe.SPLIT_WIDTH}*{half}/{width}/2)*2)",
+                                    x=track.expression(), y=f"clip(ih*{y:.5f}-oh/2,0,ih-oh)")
+                      .filter("scale", width, half).filter("setsar", 1))
+    upper = halves[0].filter("pad", width, height - half, 0, 0, color=DIVIDER_COLOR)
+    return ffmpeg.filter([upper, halves[1]], "vstack", inputs=2)
 
 
 def displayed(source: Path, info: MediaInfo) -> MediaInfo:

@@ -6,8 +6,8 @@ should have (its aspects: job option ``aspects``, else the config) is recorded i
 a trim deleted one clip's renders, renders exactly the clips that are missing. The stage
 never changes a clip's status (suggested / approved / rejected belong to the review).
 
-Per clip, ``clips.reframe`` / ``clips.caption_style`` (set in the review page) win over
-the job options ``reframe`` / ``caption_style``, which win over the config.
+Per clip, ``clips.reframe`` / ``clips.caption_style`` / ``clips.remove_silences`` (set in
+the review page) win over the job options of the same names, which win over the config.
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ def render_one(ctx: StageContext, clip, report: Callable[[float], None]) -> None
                           ctx.settings.paths.fonts_dir, ctx.settings.render, report,
                           aspects=ctx.options.get("aspects"),
                           reframe_mode=clip["reframe"] or ctx.options.get("reframe"),
-                          caption_style=clip["caption_style"] or ctx.options.get("caption_style"))
+                          caption_style=clip["caption_style"] or ctx.options.get("caption_style"),
+                          remove_silences=(bool(clip["remove_silences"]) if clip["remove_silences"] is not None
+                                           else ctx.options.get("remove_silences")),
+                          title=clip["title"], title_seconds=ctx.options.get("title_overlay_seconds"))
     _record(ctx, clip["id"], outputs)
 
 
