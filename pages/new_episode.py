@@ -70,6 +70,7 @@ def chosen_options() -> dict:
         "caption_style": s.get("opt_caption_style") or None,
         "reframe": s["opt_reframe"] if s["opt_reframe"] != "center" else None,
         "full_episode": True if s["opt_full_episode"] else None,
+        "vocabulary": s["opt_vocabulary"].strip() or None,
     }
     if not s["opt_aspects"]:
         raise BadInput("Pick at least one aspect ratio.")
@@ -174,6 +175,10 @@ with st.expander("Processing options", icon=":material/tune:"):
                     help="tiny.en is bundled and works offline; other names download on first use.")
     col3.text_input("Language", value=settings.transcribe.language, key="opt_language", placeholder="auto",
                     help="A language code such as en or de; empty lets the model detect it.")
+    configured = ", ".join(settings.transcribe.vocabulary)
+    st.text_input("Vocabulary", key="opt_vocabulary", placeholder="e.g. Ada Quist, Quorbex, Kubernetes",
+                  help="Names, brands and jargon to spell right in the transcript and captions, separated by "
+                       "commas." + (f" Always added from the config: {configured}." if configured else ""))
     st.slider("Clip length (seconds)", min_value=5.0, max_value=180.0, step=1.0, key="opt_duration",
               value=(settings.enrich.min_clip_seconds, min(settings.enrich.max_clip_seconds, 180.0)))
     col1, col2, col3 = st.columns(3)

@@ -170,13 +170,17 @@ def cmd_serve(args, settings) -> int:
 
 OPTION_FLAGS = {"engine": "engine", "model": "model", "language": "language", "max_clips": "max_clips",
                 "min_seconds": "min_clip_seconds", "max_seconds": "max_clip_seconds", "aspect": "aspects",
-                "caption_style": "caption_style", "reframe": "reframe", "full_episode": "full_episode"}
+                "caption_style": "caption_style", "reframe": "reframe", "full_episode": "full_episode",
+                "vocabulary": "vocabulary"}
 
 
 def _options(args) -> dict:
     """Job options from the flags the user gave (others fall back to the config)."""
-    return {key: getattr(args, flag) for flag, key in OPTION_FLAGS.items()
-            if getattr(args, flag, None) not in (None, False, [])}
+    options = {key: getattr(args, flag) for flag, key in OPTION_FLAGS.items()
+               if getattr(args, flag, None) not in (None, False, [])}
+    if "vocabulary" in options:   # --vocabulary "Ada Quist, Quorbex" --vocabulary Zed: one list
+        options["vocabulary"] = ", ".join(options["vocabulary"])
+    return options
 
 
 def _add_option_flags(p) -> None:
@@ -191,6 +195,9 @@ def _add_option_flags(p) -> None:
                        help="render this aspect ratio (repeat for several)")
     group.add_argument("--caption-style", help="caption preset name")
     group.add_argument("--reframe", choices=job_options.REFRAME_MODES, help="how 9x16 follows the picture")
+    group.add_argument("--vocabulary", action="append", metavar="TERMS",
+                       help="names, brands or jargon to spell right, comma-separated (repeatable); "
+                            "added to transcribe.vocabulary")
 
 
 # --- automation (issue 8): feeds, watch folder, webhook deliveries -----------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import vocabulary
 from pipeline.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +60,7 @@ class TranscribeSettings:
     beam_size: int = 5
     vad_filter: bool = True
     condition_on_previous_text: bool = False
+    vocabulary: tuple[str, ...] = ()   # names, brands, jargon for every job (see pipeline.vocabulary)
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,9 @@ _RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
                                 "must be 'auto' or a CTranslate2 compute type such as 'int8' or 'float16'"),
     "transcribe.model": (lambda v: bool(v.strip()), "must name a model or a model path"),
     "transcribe.beam_size": (lambda v: 1 <= v <= 20, "must be between 1 and 20"),
+    "transcribe.vocabulary": (lambda v: _is_vocabulary(v),
+                              f"must list at most {vocabulary.MAX_TERMS} words or phrases of at most"
+                              f" {vocabulary.MAX_TERM_CHARS} characters each"),
     "enrich.max_clips": (lambda v: 1 <= v <= 10, "must be between 1 and 10"),
     "enrich.min_clips": (lambda v: 0 <= v <= 10, "must be between 0 and 10"),
     "enrich.keyword_count": (lambda v: 1 <= v <= 30, "must be between 1 and 30"),
@@ -292,6 +297,14 @@ def _is_rate(value: str) -> bool:
     """A yt-dlp rate limit: bytes per second with an optional K/M/G suffix."""
     number = value[:-1] if value[-1:].upper() in ("K", "M", "G") else value
     return number.replace(".", "", 1).isdigit()
+
+
+def _is_vocabulary(value: tuple[str, ...]) -> bool:
+    try:
+        vocabulary.parse(list(value))
+    except vocabulary.VocabularyError:
+        return False
+    return True
 
 
 def _is_hex_color(value: str) -> bool:

@@ -1,7 +1,8 @@
 """The transcript schema and its export formats (json, srt, vtt, txt).
 
 A transcript is ``{"language", "duration", "engine", "model", "segments": [{"start", "end",
-"text", "words": [{"word", "start", "end", "probability"}]}]}`` — the same for every engine.
+"text", "words": [{"word", "start", "end", "probability"}]}]}`` — the same for every engine —
+plus ``vocabulary`` (the terms it was made with) when the job had one.
 Subtitle cues are re-flowed from word timings so lines stay readable (<= 42 characters,
 2 lines, ~7 s), instead of copying Whisper's segments which can run long. ``compose_srt`` and
 ``compose_vtt`` are the one SubRip and the one WebVTT writer (the ``srt`` and ``webvtt-py``

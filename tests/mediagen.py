@@ -116,3 +116,15 @@ def silence_audio(out: Path, seconds: float) -> Path:
     _run(ffmpeg.input("anullsrc=r=16000:cl=mono", f="lavfi", t=seconds)
          .output(str(out), acodec="aac", audio_bitrate="16k"))
     return out
+
+
+def spoken(out: Path, text: str, voice: str = "en-us", words_per_minute: int = 150) -> Path:
+    """``text`` read by espeak-ng (a Debian package) into the WAV file ``out``."""
+    import shutil
+    import subprocess
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise RuntimeError("espeak-ng is needed to generate test speech: apt-get install espeak-ng")
+    subprocess.run([espeak, "-v", voice, "-s", str(words_per_minute), "-w", str(out), text],
+                   check=True, capture_output=True)
+    return out

@@ -74,8 +74,11 @@ def stem(word: str) -> str:
     return w
 
 
-def is_content(word: str) -> bool:
+def is_content(word: str, protected: frozenset[str] = frozenset()) -> bool:
+    """A word that may be a keyword; ``protected`` words (the operator's vocabulary) always may."""
     w = word.lower()
+    if w in protected:
+        return True
     if len(w) <= 2 or w in STOPWORDS or w in FILLER or w in GENERIC or w.endswith("ly"):
         return False
     root = stem(w)
@@ -90,7 +93,7 @@ def tokens(text: str) -> list[str]:
 class _Stats:
     """Counts for one list of sentences: stems, phrases, surface forms, spread, noun and name hints."""
 
-    def __init__(self, texts: list[str], parts: int = 10):
+    def __init__(self, texts: list[str], parts: int = 10, protected: frozenset[str] = frozenset()):
         self.count: Counter = Counter()
         self.parts: defaultdict = defaultdict(set)
         self.forms: defaultdict = defaultdict(Counter)
@@ -104,7 +107,7 @@ class _Stats:
             words = _TOKEN.findall(text)
             previous_key = None
             for position, word in enumerate(words):
-                if not is_content(word):
+                if not is_content(word, protected):
                     previous_key = None
                     continue
                 key = stem(word)
@@ -153,9 +156,10 @@ def _score(stats: _Stats, key: str) -> float:
     return score
 
 
-def extract(texts: list[str], limit: int = 10) -> list[str]:
-    """The ``limit`` best keywords (words or recurring two-word phrases) of a list of sentences."""
-    stats = _Stats(texts)
+def extract(texts: list[str], limit: int = 10, protected: frozenset[str] = frozenset()) -> list[str]:
+    """The ``limit`` best keywords (words or recurring two-word phrases) of a list of sentences;
+    ``protected`` words (lower case) are never dropped as stop words."""
+    stats = _Stats(texts, protected=protected)
     min_count = 2 if stats.content_total >= 300 else 1
     keys = [k for k in stats.count if stats.count[k] >= (max(2, min_count) if " " in k else min_count)]
     ranked = sorted(keys, key=lambda k: (-_score(stats, k), -stats.count[k], k))

@@ -7,6 +7,7 @@ refused at enqueue time with a sentence naming the option, so it never fails lat
 
 from __future__ import annotations
 
+from pipeline import vocabulary
 from pipeline.config import Settings
 from pipeline.errors import BadInput
 
@@ -23,6 +24,10 @@ def validate(settings: Settings, options: dict | None) -> dict:
         raise BadInput(f"Unknown job option(s): {', '.join(sorted(unknown))}. Known: {', '.join(sorted(_CHECKS))}.")
     for key, value in options.items():
         _CHECKS[key](settings, key, value)
+    if "vocabulary" in options:   # stored as a list, whether it came as a list or as "a, b, c"
+        options["vocabulary"] = vocabulary.parse(options["vocabulary"])
+        if not options["vocabulary"]:
+            del options["vocabulary"]
     low = options.get("min_clip_seconds", settings.enrich.min_clip_seconds)
     high = options.get("max_clip_seconds", settings.enrich.max_clip_seconds)
     if low > high:
@@ -68,6 +73,13 @@ def _caption_style(settings, key, value):
         raise BadInput(f"Option {key}: '{value}' is not a caption style; use one of {', '.join(styles)}.")
 
 
+def _vocabulary(settings, key, value):
+    try:
+        vocabulary.parse(value)
+    except vocabulary.VocabularyError as exc:
+        raise BadInput(f"Option {exc}") from None
+
+
 def _flag(settings, key, value):
     if not isinstance(value, bool):
         raise BadInput(f"Option {key} must be true or false.")
@@ -84,4 +96,5 @@ _CHECKS = {
     "caption_style": _caption_style,
     "reframe": _choice(REFRAME_MODES),
     "full_episode": _flag,
+    "vocabulary": _vocabulary,
 }

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from pipeline import db, storage, transcript
+from pipeline import db, storage, transcript, vocabulary
 from pipeline.config import Settings
 from pipeline.enrichment import clip_rules, heuristic, keywords, llm, llm_enrich, loudness, sentences
 from pipeline.enrichment.clip_rules import ClipRules
@@ -62,8 +62,10 @@ def enrich_transcript(doc: dict, settings: Settings, options: dict | None = None
             return _finish(enrichment, clips, notes)
         except llm.LLMError as exc:   # LLMAuthError is BadInput, not LLMError: it fails the job
             fallback_reason = f"{exc} Used the offline enricher instead."
+    terms = vocabulary.merge(doc.get("vocabulary") or [], settings.transcribe.vocabulary,
+                             (options or {}).get("vocabulary") or [])
     enrichment, clips = heuristic.enrich(sents, rules, settings.enrich.keyword_count, settings.enrich.chapter_seconds,
-                                         levels())
+                                         levels(), protected=vocabulary.words(terms))
     enrichment["source"] = "heuristic"
     if fallback_reason:
         enrichment["fallback_reason"] = fallback_reason

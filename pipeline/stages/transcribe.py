@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import db, transcript
+from pipeline import db, transcript, vocabulary
 from pipeline.config import TranscribeSettings
 from pipeline.errors import BadInput, Cancelled, TransientError
 from pipeline.stages import whisper_checkpoint
@@ -58,10 +58,13 @@ def models_dir(data_dir: Path) -> Path:
 
 
 def settings_for_job(settings: TranscribeSettings, options: dict) -> TranscribeSettings:
-    """The config's transcription settings with a job's ``engine``/``model``/``language`` options applied."""
+    """The config's transcription settings with a job's ``engine``/``model``/``language`` options
+    applied, and its ``vocabulary`` added to the config's."""
     changes = {key: options[key] for key in ("engine", "model") if options.get(key)}
     if options.get("language") is not None:   # "" is a choice too: auto-detect
         changes["language"] = options["language"]
+    if options.get("vocabulary"):
+        changes["vocabulary"] = tuple(vocabulary.merge(settings.vocabulary, vocabulary.parse(options["vocabulary"])))
     return dataclasses.replace(settings, **changes)
 
 
@@ -252,7 +255,8 @@ def _faster_whisper_window(model, samples: np.ndarray, settings: TranscribeSetti
     """Segments of one window (times relative to it), and a function giving the language used."""
     segments, info = model.transcribe(samples, language=language, beam_size=settings.beam_size,
                                       word_timestamps=True, vad_filter=settings.vad_filter,
-                                      condition_on_previous_text=settings.condition_on_previous_text)
+                                      condition_on_previous_text=settings.condition_on_previous_text,
+                                      hotwords=vocabulary.hint(list(settings.vocabulary)))
 
     def generate():
         for s in segments:   # a generator: decoding happens as we iterate
@@ -275,6 +279,7 @@ def _openai_whisper_window(model, samples: np.ndarray, settings: TranscribeSetti
     else:   # the whole window in one call: openai-whisper moves through it by its own timestamps
         chunks = [{"start": 0, "end": len(samples)}]
     detected = [language or ("en" if not model.is_multilingual else None)]
+    prompt = vocabulary.hint(list(settings.vocabulary))   # every piece is a new call: each gets the hint
 
     def generate():
         for group in _group_chunks(chunks, step):
@@ -282,7 +287,7 @@ def _openai_whisper_window(model, samples: np.ndarray, settings: TranscribeSetti
             result = whisper.transcribe(
                 model, piece, language=detected[0], beam_size=beam, best_of=beam,
                 word_timestamps=True, condition_on_previous_text=settings.condition_on_previous_text,
-                fp16=next(model.parameters()).is_cuda, verbose=None)
+                initial_prompt=prompt, fp16=next(model.parameters()).is_cuda, verbose=None)
             detected[0] = detected[0] or result["language"]
             mapping = SpeechTimestampsMap(group, SAMPLE_RATE)
             for s in result["segments"]:
@@ -348,6 +353,9 @@ def transcribe_file(path: Path, settings: TranscribeSettings, duration: float, o
     engine_default = "en" if _english_only(settings.model) else None
     doc = {"language": language or detected or engine_default or "", "duration": round(total, 3),
            "engine": settings.engine, "model": settings.model, "segments": segments}
+    if settings.vocabulary:
+        doc["vocabulary"] = list(settings.vocabulary)
+        vocabulary.fix_casing(doc, doc["vocabulary"])
     if not any(seg["words"] for seg in segments):
         doc["note"] = NO_SPEECH_NOTE
     return doc
