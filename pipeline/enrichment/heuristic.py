@@ -338,10 +338,9 @@ def _central(sents: list[Sentence], top: list[str], keep) -> list[Sentence]:
 
 
 def enrich(sents: list[Sentence], rules: ClipRules, keyword_count: int = 10, chapter_seconds: float = 300.0,
-           levels: list[float] | None = None, protected: frozenset[str] = frozenset()) -> tuple[dict, list[dict]]:
-    """Enrichment (title, summary, chapters, keywords, hashtags) and clip suggestions; ``protected``
-    words (the operator's vocabulary) are never dropped from the keywords as stop words."""
-    top = keywords.extract([s.text for s in sents], limit=keyword_count, protected=protected)
+           levels: list[float] | None = None) -> tuple[dict, list[dict]]:
+    """Enrichment (title, summary, chapters, keywords, hashtags) and clip suggestions."""
+    top = keywords.extract([s.text for s in sents], limit=keyword_count)
     parts = chapters(sents, chapter_seconds)
     enrichment = {
         "title": title(sents, top) if sents else "",

@@ -17,9 +17,8 @@ import functools
 from pathlib import Path
 
 from pipeline.config import CaptionPreset
-from pipeline.transcript import compose_srt, cues
+from pipeline.transcript import SENTENCE_END, compose_srt, cues, join_words
 
-SENTENCE_END = (".", "?", "!", "…")
 MAX_GAP_IN_LINE = 1.0   # a longer pause starts a new caption line instead of freezing the old one
 LINE_HOLD = 0.3         # keep a finished line up this long (unless the next line starts sooner)
 SAFE_WIDTH = 0.92       # share of the space between the side margins a line may fill (font metrics vary)
@@ -59,7 +58,7 @@ def build_ass(words: list[dict], clip_start: float, clip_end: float, width: int,
     for n, line in enumerate(lines):
         next_start = lines[n + 1][0]["start"] if n + 1 < len(lines) else length
         # A single word too wide for the frame is drawn smaller rather than cut or split.
-        line_width = measure(" ".join(w["word"] for w in line)) * size * preset.pop
+        line_width = measure(join_words([w["word"] for w in line])) * size * preset.pop
         prefix = f"{{\\fs{max(1, int(size * usable / line_width))}}}" if line_width > usable else ""
         for i, word in enumerate(line):
             # Each word's event lasts until the next word starts so the line never blinks off.
@@ -67,9 +66,9 @@ def build_ass(words: list[dict], clip_start: float, clip_end: float, width: int,
             end = min(end, length)
             if end <= word["start"]:
                 continue
-            text = " ".join(
+            text = join_words([w["word"] for w in line], [
                 f"{{\\1c{highlight}\\fscx{pop}\\fscy{pop}}}{_escape(w['word'])}{{\\r}}{prefix}" if j == i
-                else _escape(w["word"]) for j, w in enumerate(line))
+                else _escape(w["word"]) for j, w in enumerate(line)])
             events.append(f"Dialogue: 0,{_ass_time(word['start'])},{_ass_time(end)},Default,,0,0,0,,{prefix}{text}")
     return _header(width, height, preset) + "\n".join(events) + ("\n" if events else "")
 
@@ -93,7 +92,7 @@ def group_lines(words: list[dict], per_line: int, width_of, max_width: float) ->
         line = lines[-1] if lines else None
         if (line is None or len(line) >= per_line or line[-1]["word"].endswith(SENTENCE_END)
                 or word["start"] - line[-1]["end"] > MAX_GAP_IN_LINE
-                or width_of(" ".join(w["word"] for w in [*line, word])) > max_width):
+                or width_of(join_words([w["word"] for w in [*line, word]])) > max_width):
             lines.append([word])
         else:
             line.append(word)
