@@ -9,16 +9,25 @@ and margins are fractions of the frame, so one preset fits 9x16, 16x9 and 1x1. L
 built from whole words only: at most ``words_per_line`` words, a new line after a
 sentence end or a long pause, and never wider than the safe area (measured with the
 bundled font when it is there), so libass never has to wrap or cut a word.
+
+libass does not fall back from the preset's font to another font of ``fonts_dir`` for a
+character it lacks: it draws a box. Runs of Chinese, Japanese and Korean characters (which the
+bundled Noto Sans does not cover; it covers Latin, Greek and Cyrillic) are therefore switched to
+the bundled ``Droid Sans Fallback`` (Apache-2.0, 3.4 MB) in the ASS text itself.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from pipeline.config import CaptionPreset
 from pipeline.transcript import SENTENCE_END, compose_srt, cues, join_words
 
+FALLBACK_FONT = "Droid Sans Fallback"   # assets/fonts/DroidSansFallback.ttf: CJK ideographs, kana, Hangul
+_FALLBACK_SCRIPT = re.compile("[\u1100-\u11ff\u2e80-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff"
+                              "\ufe30-\ufe4f\uff00-\uffef]+")
 MAX_GAP_IN_LINE = 1.0   # a longer pause starts a new caption line instead of freezing the old one
 LINE_HOLD = 0.3         # keep a finished line up this long (unless the next line starts sooner)
 SAFE_WIDTH = 0.92       # share of the space between the side margins a line may fill (font metrics vary)
@@ -67,8 +76,8 @@ def build_ass(words: list[dict], clip_start: float, clip_end: float, width: int,
             if end <= word["start"]:
                 continue
             text = join_words([w["word"] for w in line], [
-                f"{{\\1c{highlight}\\fscx{pop}\\fscy{pop}}}{_escape(w['word'])}{{\\r}}{prefix}" if j == i
-                else _escape(w["word"]) for j, w in enumerate(line)])
+                f"{{\\1c{highlight}\\fscx{pop}\\fscy{pop}}}{_shown(w['word'], preset.font)}{{\\r}}{prefix}"
+                if j == i else _shown(w["word"], preset.font) for j, w in enumerate(line)])
             events.append(f"Dialogue: 0,{_ass_time(word['start'])},{_ass_time(end)},Default,,0,0,0,,{prefix}{text}")
     return _header(width, height, preset) + "\n".join(events) + ("\n" if events else "")
 
@@ -122,8 +131,21 @@ def _style_color(hex_color: str, opacity: float = 1.0) -> str:
     return f"&H{round(255 * (1 - opacity)):02X}{bb}{gg}{rr}".upper()
 
 
+def _shown(word: str, font: str) -> str:
+    """A word as ASS text: escaped, its CJK characters drawn with the fallback font."""
+    return _FALLBACK_SCRIPT.sub(lambda m: f"{{\\fn{FALLBACK_FONT}}}{m.group(0)}{{\\fn{font}}}", _escape(word))
+
+
 @functools.cache
 def _measurer(fonts_dir: Path | None, family: str):
+    """text -> width in units of the ASS font size, CJK runs measured with the fallback font."""
+    main, fallback = _font_measurer(fonts_dir, family), _font_measurer(fonts_dir, FALLBACK_FONT)
+    return lambda text: (main(_FALLBACK_SCRIPT.sub("", text))
+                         + sum(fallback(run) for run in _FALLBACK_SCRIPT.findall(text)))
+
+
+@functools.cache
+def _font_measurer(fonts_dir: Path | None, family: str):
     """text -> width in units of the ASS font size, using the font file libass will use."""
     font = _find_font(fonts_dir, family) if fonts_dir else None
     if font is None:
