@@ -16,7 +16,7 @@ from pipeline.enrichment import keywords
 from pipeline.errors import BadInput, ConfigError
 from pipeline.jobs import options as job_options
 from pipeline.jobs import runner
-from pipeline.library import episodes
+from pipeline.library import episodes, transcript_changes
 from pipeline.stages import transcribe
 from pipeline.stages.transcribe import transcribe_file
 
@@ -141,3 +141,35 @@ def test_cli_vocabulary_flags_become_one_job_option(settings, tmp_path):
     assert done.returncode == 0, done.stderr
     options = stored_options(settings, json.loads(done.stdout)["job_id"])
     assert options["vocabulary"] == ["Ada Quist", "Quorbex", "GPT-4o"]
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_reprocessing_with_a_vocabulary_shows_what_changed_on_the_review_page(tmp_path, monkeypatch, names_speech):
+    from test_dashboard import REVIEW, open_page
+
+    config = tmp_path / "pipeline.yaml"
+    config.write_text("enrich:\n  min_clip_seconds: 600\n  max_clip_seconds: 1800\n", encoding="utf-8")
+    monkeypatch.setenv("CLIPDESK_CONFIG", str(config))
+    monkeypatch.setenv("CLIPDESK_DATA_DIR", str(tmp_path / "data"))
+    settings = load_settings()
+    episode_id, job_id = jobs.create(settings, str(names_speech))
+    assert runner.run_job(settings, job_id) == "succeeded", jobs.get(settings, job_id)["error"]
+    assert transcript_changes.for_episode(settings, episode_id) is None   # transcribed once: nothing to compare
+
+    redo = jobs.rework(settings, episode_id, "transcribe", lambda job, priority, delay=0.0: f"task-{job}",
+                       options={"vocabulary": NAMES})
+    assert runner.run_job(settings, redo) == "succeeded", jobs.get(settings, redo)["error"]
+    diff = transcript_changes.for_episode(settings, episode_id)
+    assert diff["old"]["vocabulary"] is None and diff["new"]["vocabulary"] == NAMES
+    new_words = " ".join(change["new"] for change in diff["changes"])
+    old_words = " ".join(change["old"] for change in diff["changes"])
+    assert all(word in new_words for word in NAME_WORDS) and not any(w in old_words for w in NAME_WORDS), diff
+    assert 0 < diff["words_changed"] <= diff["words"]
+    assert all(change["start"] >= 0 for change in diff["changes"])
+
+    at = open_page(REVIEW, {"episode": episode_id}, tab="Transcript & chapters")
+    buttons = [b.label for b in at.button if b.key and b.key.startswith("change_")]
+    assert len(buttons) == len(diff["changes"]) and any("Quorbex" in label for label in buttons), buttons
+    assert any(e.label.startswith(f"Changes since the previous transcript: {diff['words_changed']} of")
+               for e in at.expander)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import threading
 import wave
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import db, transcript, vocabulary
+from pipeline import db, storage, transcript, vocabulary
 from pipeline.config import TranscribeSettings
 from pipeline.errors import BadInput, Cancelled, TransientError
 from pipeline.stages import bundled_models, whisper_checkpoint
@@ -477,11 +478,17 @@ class _PositionReporter:
 
 def run(ctx: StageContext) -> None:
     """Transcribe the episode's audio with the job's engine/model/language; the old transcript
-    stays in place until every format of the new one is written."""
+    stays in place until every format of the new one is written, and is then kept as
+    ``transcript.previous.json``."""
     settings = settings_for_job(ctx.settings.transcribe, ctx.options)
     info = ctx.media()
     result = transcribe_file(audio_path(ctx), settings, info.duration, ctx.progress,
                              cache=models_dir(ctx.settings.data_dir))
+    current = ctx.transcript_path("json")
+    if current.exists():   # kept so the review page can show what the new transcript changed
+        previous = storage.previous_transcript_path(ctx.settings.data_dir, ctx.episode_id)
+        shutil.copyfile(current, storage.temp_path(previous))
+        os.replace(storage.temp_path(previous), previous)
     transcript.write_all(result, {fmt: ctx.transcript_path(fmt) for fmt in transcript.FORMATS})
     if result["language"]:
         ctx.write(db.set_episode_language, ctx.episode_id, result["language"])
