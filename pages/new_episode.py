@@ -172,7 +172,7 @@ with st.expander("Processing options", icon=":material/tune:"):
     col1.selectbox("Engine", options.ENGINES, index=options.ENGINES.index(settings.transcribe.engine),
                    key="opt_engine")
     col2.text_input("Model", value=settings.transcribe.model, key="opt_model",
-                    help="tiny.en is bundled and works offline; other names download on first use.")
+                    help="tiny.en (English) and base (multilingual) are bundled and work offline; other names download on first use.")
     col3.text_input("Language", value=settings.transcribe.language, key="opt_language", placeholder="auto",
                     help="A language code such as en or de; empty lets the model detect it.")
     configured = ", ".join(settings.transcribe.vocabulary)

@@ -186,7 +186,7 @@ def _options(args) -> dict:
 def _add_option_flags(p) -> None:
     group = p.add_argument_group("job options (default: config/pipeline.yaml)")
     group.add_argument("--engine", choices=job_options.ENGINES, help="transcription engine")
-    group.add_argument("--model", help="Whisper model name or path (tiny.en is bundled)")
+    group.add_argument("--model", help="Whisper model name or path (tiny.en and multilingual base are bundled)")
     group.add_argument("--language", help="force the spoken language, e.g. en (default: detect)")
     group.add_argument("--max-clips", type=int, help="number of clips to suggest")
     group.add_argument("--min-seconds", type=float, help="shortest clip")
