@@ -76,6 +76,7 @@ def chosen_options() -> dict:
                             else None),
         "title_overlay_seconds": (float(s["opt_title_seconds"])
                                   if s["opt_title_seconds"] != settings.render.title_overlay_seconds else None),
+        "vocabulary": s["opt_vocabulary"].strip() or None,
     }
     if not s["opt_aspects"]:
         raise BadInput("Pick at least one aspect ratio.")
@@ -180,9 +181,13 @@ with st.expander("Processing options", icon=":material/tune:"):
     col1.selectbox("Engine", options.ENGINES, index=options.ENGINES.index(settings.transcribe.engine),
                    key="opt_engine")
     col2.text_input("Model", value=settings.transcribe.model, key="opt_model",
-                    help="tiny.en is bundled and works offline; other names download on first use.")
+                    help="tiny.en (English) and base (multilingual) are bundled and work offline; other names download on first use.")
     col3.text_input("Language", value=settings.transcribe.language, key="opt_language", placeholder="auto",
                     help="A language code such as en or de; empty lets the model detect it.")
+    configured = ", ".join(settings.transcribe.vocabulary)
+    st.text_input("Vocabulary", key="opt_vocabulary", placeholder="e.g. Ada Quist, Quorbex, Kubernetes",
+                  help="Names, brands and jargon to spell right in the transcript and captions, separated by "
+                       "commas." + (f" Always added from the config: {configured}." if configured else ""))
     st.slider("Clip length (seconds)", min_value=5.0, max_value=180.0, step=1.0, key="opt_duration",
               value=(settings.enrich.min_clip_seconds, min(settings.enrich.max_clip_seconds, 180.0)))
     col1, col2, col3 = st.columns(3)

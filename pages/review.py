@@ -20,7 +20,7 @@ from pages import _common as c
 from pipeline import jobs, storage, transcript
 from pipeline.errors import PipelineError
 from pipeline.jobs import options
-from pipeline.library import bundle, episodes, review
+from pipeline.library import bundle, episodes, review, transcript_changes
 from pipeline.ops import retention
 
 VARIANTS = ("subtitled_9x16", "clean_9x16", "subtitled_16x9", "clean_16x9")
@@ -29,6 +29,7 @@ EXPORTS = {"srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain"
 PLAYER_MAX_BYTES = 300 * 1000 * 1000
 TRANSCRIPT_LINES_SHOWN = 300
 JUMP_CUTS = {"Job default": "", "Cut pauses": True, "Keep pauses": False}   # label -> remove_silences
+CHANGES_SHOWN = 200
 STATUS_BADGE = {"approved": ("approved", "green"), "rejected": ("rejected", "red"), "suggested": ("suggested", "gray")}
 
 settings = c.settings()
@@ -354,9 +355,34 @@ def transcript_tab() -> None:
                               type="tertiary", on_click=seek, args=(segment["start"],))
                 if len(shown) > TRANSCRIPT_LINES_SHOWN:
                     st.caption(f"{len(shown) - TRANSCRIPT_LINES_SHOWN} more lines; search to narrow them down.")
+            transcript_changes_section()
     if enrichment.get("source"):
         note = f" — {enrichment['note']}" if enrichment.get("note") else ""
         st.caption(f"Title, summary, chapters and clips picked by the {enrichment['source']} enricher{note}.")
+
+
+def _setup(about: dict) -> str:
+    vocabulary = ", ".join(about.get("vocabulary") or []) or "none"
+    return f"{about.get('model')} on {about.get('engine')}, language {about.get('language') or '?'}, vocabulary {vocabulary}"
+
+
+def transcript_changes_section() -> None:
+    """What the last re-transcription changed, word by word (the replaced transcript is kept)."""
+    diff = transcript_changes.for_episode(settings, episode_id)
+    if diff is None:
+        return
+    with st.expander(f"Changes since the previous transcript: {diff['words_changed']} of {diff['words']} words",
+                     icon=":material/difference:"):
+        st.caption(f"Before: {c.md_escape(_setup(diff['old']))}. Now: {c.md_escape(_setup(diff['new']))}.")
+        if not diff["changes"]:
+            st.caption("The words are the same.")
+        for number, change in enumerate(diff["changes"][:CHANGES_SHOWN]):
+            old = f"~~{c.md_escape(change['old'])}~~" if change["old"] else "*(nothing)*"
+            new = f"**{c.md_escape(change['new'])}**" if change["new"] else "*(nothing)*"
+            st.button(f"{c.timestamp(change['start'])}  {old} → {new}", key=f"change_{number}", type="tertiary",
+                      on_click=seek, args=(change["start"],))
+        if len(diff["changes"]) > CHANGES_SHOWN:
+            st.caption(f"{len(diff['changes']) - CHANGES_SHOWN} more changes.")
 
 
 # --- title, summary, keywords --------------------------------------------------------------------

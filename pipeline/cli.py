@@ -259,19 +259,23 @@ OPTION_FLAGS = {"engine": "engine", "model": "model", "language": "language", "m
                 "min_seconds": "min_clip_seconds", "max_seconds": "max_clip_seconds", "aspect": "aspects",
                 "caption_style": "caption_style", "reframe": "reframe", "full_episode": "full_episode",
                 "target_stage": "target_stage",
-                "remove_silences": "remove_silences"}
+                "remove_silences": "remove_silences",
+                "vocabulary": "vocabulary"}
 
 
 def _options(args) -> dict:
     """Job options from the flags the user gave (others fall back to the config)."""
-    return {key: getattr(args, flag) for flag, key in OPTION_FLAGS.items()
-            if getattr(args, flag, None) not in (None, False, [])}
+    options = {key: getattr(args, flag) for flag, key in OPTION_FLAGS.items()
+               if getattr(args, flag, None) not in (None, False, [])}
+    if "vocabulary" in options:   # --vocabulary "Ada Quist, Quorbex" --vocabulary Zed: one list
+        options["vocabulary"] = ", ".join(options["vocabulary"])
+    return options
 
 
 def _add_option_flags(p) -> None:
     group = p.add_argument_group("job options (default: config/pipeline.yaml)")
     group.add_argument("--engine", choices=job_options.ENGINES, help="transcription engine")
-    group.add_argument("--model", help="Whisper model name or path (tiny.en is bundled)")
+    group.add_argument("--model", help="Whisper model name or path (tiny.en and multilingual base are bundled)")
     group.add_argument("--language", help="force the spoken language, e.g. en (default: detect)")
     group.add_argument("--max-clips", type=int, help="number of clips to suggest")
     group.add_argument("--min-seconds", type=float, help="shortest clip")
@@ -284,6 +288,9 @@ def _add_option_flags(p) -> None:
                        help="last stage to run: transcribe = a transcript-only job (default: render)")
     group.add_argument("--remove-silences", action="store_true", default=None,
                        help="jump cuts: cut pauses longer than render.max_pause_seconds inside clips")
+    group.add_argument("--vocabulary", action="append", metavar="TERMS",
+                       help="names, brands or jargon to spell right, comma-separated (repeatable); "
+                            "added to transcribe.vocabulary")
 
 
 # --- automation (issue 8): feeds, watch folder, webhook deliveries -----------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import vocabulary
 from pipeline.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +64,7 @@ class TranscribeSettings:
     vad_filter: bool = True
     condition_on_previous_text: bool = False
     allow_downloads: bool = False  # hub repository ids ("org/model") may be downloaded
+    vocabulary: tuple[str, ...] = ()   # names, brands, jargon for every job (see pipeline.vocabulary)
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,9 @@ _RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
                                 "must be 'auto' or a CTranslate2 compute type such as 'int8' or 'float16'"),
     "transcribe.model": (lambda v: bool(v.strip()), "must name a model or a model path"),
     "transcribe.beam_size": (lambda v: 1 <= v <= 20, "must be between 1 and 20"),
+    "transcribe.vocabulary": (lambda v: _is_vocabulary(v),
+                              f"must list at most {vocabulary.MAX_TERMS} words or phrases of at most"
+                              f" {vocabulary.MAX_TERM_CHARS} characters each"),
     "enrich.max_clips": (lambda v: 1 <= v <= 10, "must be between 1 and 10"),
     "enrich.min_clips": (lambda v: 0 <= v <= 10, "must be between 0 and 10"),
     "enrich.keyword_count": (lambda v: 1 <= v <= 30, "must be between 1 and 30"),
@@ -359,6 +364,14 @@ def _is_host_or_network(value: str) -> bool:
     except ValueError:
         return bool(re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?",
                                  value))
+
+
+def _is_vocabulary(value: tuple[str, ...]) -> bool:
+    try:
+        vocabulary.parse(list(value))
+    except vocabulary.VocabularyError:
+        return False
+    return True
 
 
 def _is_hex_color(value: str) -> bool:

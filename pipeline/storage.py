@@ -23,6 +23,11 @@ def transcript_path(data_dir: Path, episode_id: str, fmt: str = "json") -> Path:
     return episode_dir(data_dir, episode_id) / f"transcript.{fmt}"
 
 
+def previous_transcript_path(data_dir: Path, episode_id: str) -> Path:
+    """The transcript a re-transcription replaced (JSON), kept to show what changed."""
+    return episode_dir(data_dir, episode_id) / "transcript.previous.json"
+
+
 def trash_path(data_dir: Path, episode_id: str) -> Path:
     """Where a hard-deleted episode's folder is moved before it is removed."""
     return Path(data_dir) / "episodes" / f".deleting-{episode_id}"

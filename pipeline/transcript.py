@@ -1,8 +1,10 @@
 """The transcript schema and its export formats (json, srt, vtt, txt).
 
 A transcript is ``{"language", "duration", "engine", "model", "segments": [{"start", "end",
-"text", "words": [{"word", "start", "end", "probability"}]}]}`` — the same for every engine.
-Subtitle cues are re-flowed from word timings so lines stay readable (<= 42 characters,
+"text", "words": [{"word", "start", "end", "probability"}]}]}`` — the same for every engine —
+plus ``vocabulary`` (the terms it was made with) when the job had one.
+Subtitle cues are re-flowed from word timings so lines stay readable (<= 42 columns, a CJK
+character counting two, with no spaces put between words of scripts written without them;
 2 lines, ~7 s), instead of copying Whisper's segments which can run long. ``compose_srt`` and
 ``compose_vtt`` are the one SubRip and the one WebVTT writer (the ``srt`` and ``webvtt-py``
 libraries compose the text); clip sidecars use them too.
@@ -26,6 +28,31 @@ MAX_LINES = 2
 MAX_CUE_SECONDS = 7.0
 FORMATS = ("json", "srt", "vtt", "txt")
 MIME_TYPES = {"json": "application/json", "srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain"}
+
+
+# Scripts written without spaces between words (Han, kana, Thai, Lao, Myanmar, Khmer, full-width forms).
+_UNSPACED = re.compile("[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+                       "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
+SENTENCE_END = (".", "?", "!", "…", "。", "！", "？")
+
+
+def join_words(words: list[str], shown: list[str] | None = None) -> str:
+    """Words as one line of text: a space between two words, except where both sides are in a
+    script written without spaces (Chinese, Japanese, Thai...), whose words Whisper also splits.
+    ``shown``, when given, is what is written for each word (e.g. with caption markup around it);
+    the spacing still follows the plain ``words``."""
+    shown = words if shown is None else shown
+    text = shown[0] if shown else ""
+    for before, word, piece in zip(words, words[1:], shown[1:], strict=False):
+        unspaced = before and word and _UNSPACED.match(before[-1]) and _UNSPACED.match(word[0])
+        text += piece if unspaced else f" {piece}"
+    return text
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on screen: a wide (CJK) character counts as two."""
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def all_words(transcript: dict) -> list[dict]:
@@ -65,15 +92,15 @@ def cues(words: list[dict], max_chars: int = MAX_LINE_CHARS, max_lines: int = MA
         for piece in pieces:
             if not lines:
                 lines, start = [piece], word["start"]
-            elif len(lines[-1]) + 1 + len(piece) <= max_chars and len(pieces) == 1:
-                lines[-1] = f"{lines[-1]} {piece}"
+            elif display_width(join_words([lines[-1], piece])) <= max_chars and len(pieces) == 1:
+                lines[-1] = join_words([lines[-1], piece])
             elif len(lines) < max_lines:
                 lines.append(piece)
             else:
                 close()
                 lines, start = [piece], word["start"]
             end = max(word["end"], start)
-        if text[-1] in ".?!":
+        if text.endswith(SENTENCE_END):
             close()
     close()
     return result

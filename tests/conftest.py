@@ -60,6 +60,16 @@ def speech_transcript():
     return transcribe_file(mediagen.SPEECH, TranscribeSettings(), probe(mediagen.SPEECH).duration)
 
 
+@pytest.fixture(scope="session")
+def models_cache(tmp_path_factory):
+    """A models folder holding the openai-whisper checkpoint converted from the bundled tiny.en, once."""
+    from pipeline.stages import whisper_checkpoint
+    from pipeline.stages.transcribe import model_location
+    cache = tmp_path_factory.mktemp("models")
+    whisper_checkpoint.cached_checkpoint(Path(model_location("tiny.en")), cache / "openai-whisper", "tiny.en")
+    return cache
+
+
 def word_error_rate(reference: str, hypothesis: str) -> float:
     import jiwer
     normalise = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),

@@ -167,4 +167,15 @@ def picture_with(audio: Path, out: Path, tone_amplitude: float = 0.0, width: int
     video = ffmpeg.input(f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", f="lavfi")
     _run(ffmpeg.output(video, sound, str(out), vcodec="libx264", preset="ultrafast", pix_fmt="yuv420p",
                        acodec="aac", audio_bitrate="128k", t=seconds))
+
+
+def spoken(out: Path, text: str, voice: str = "en-us", words_per_minute: int = 150) -> Path:
+    """``text`` read by espeak-ng (a Debian package) into the WAV file ``out``."""
+    import shutil
+    import subprocess
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise RuntimeError("espeak-ng is needed to generate test speech: apt-get install espeak-ng")
+    subprocess.run([espeak, "-v", voice, "-s", str(words_per_minute), "-w", str(out), text],
+                   check=True, capture_output=True)
     return out

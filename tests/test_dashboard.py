@@ -448,6 +448,7 @@ def test_new_episode_urls_are_queued_with_the_chosen_options_and_priority(queue,
     at.multiselect(key="opt_aspects").unselect("16x9")
     at.selectbox(key="opt_reframe").set_value("fit")
     at.checkbox(key="opt_full_episode").check()
+    at.text_input(key="opt_vocabulary").input("Ada Quist,  Quorbex ")
     at.segmented_control(key="opt_priority").set_value("High")
     at.button(key="process").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -455,7 +456,8 @@ def test_new_episode_urls_are_queued_with_the_chosen_options_and_priority(queue,
                                  " JOIN episodes e ON e.id = j.episode_id WHERE j.status = 'queued' ORDER BY j.id")
     assert [(uri, priority) for uri, priority, _ in rows] == [("https://media.example/a.mp4", jobs.PRIORITY_RETRY),
                                                             ("https://media.example/b.mp3", jobs.PRIORITY_RETRY)]
-    assert all(json.loads(o) == {"aspects": ["9x16"], "reframe": "fit", "full_episode": True} for _, _, o in rows)
+    assert all(json.loads(o) == {"aspects": ["9x16"], "reframe": "fit", "full_episode": True,
+                                 "vocabulary": ["Ada Quist", "Quorbex"]} for _, _, o in rows)
     assert queue.huey.pending_count() == 2
 
 

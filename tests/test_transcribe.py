@@ -24,14 +24,6 @@ OPENAI_TEST_SETTINGS = TranscribeSettings(engine="openai-whisper", beam_size=1)
 
 
 @pytest.fixture(scope="session")
-def models_cache(tmp_path_factory):
-    """A models folder holding the openai-whisper checkpoint converted from the bundled tiny.en, once."""
-    cache = tmp_path_factory.mktemp("models")
-    whisper_checkpoint.cached_checkpoint(Path(model_location("tiny.en")), cache / "openai-whisper", "tiny.en")
-    return cache
-
-
-@pytest.fixture(scope="session")
 def openai_transcript(models_cache):
     """The speech sample through openai-whisper on the converted bundled weights, once per session.
 

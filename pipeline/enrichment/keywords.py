@@ -14,9 +14,12 @@ which is what names a chapter.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import re
 from collections import Counter, defaultdict
+from contextvars import ContextVar
 
 STOPWORDS = frozenset("""a about above after again against ago all almost along already also although always am
 among an and another any anyone anything are around as at away be became because become been before being
@@ -56,11 +59,71 @@ ADJECTIVES = frozenset("""new old big small little large high low long short sam
 third last many several clear hard easy best better worse worst true false full early late fast slow real great
 good simple whole""".split())
 SUBJECTS = frozenset("i you we they he she it to".split())   # a word after these is usually a verb
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*[A-Za-z]|[A-Za-z]")
+# Other languages' articles and possessives: a word after one is a noun (the same noun bonus).
+DETERMINERS_BY_LANGUAGE = {
+    "de": frozenset("der die das den dem des ein eine einen einem einer eines jede jeder jedes unser unsere "
+                    "mein meine dein deine sein seine ihr ihre diese dieser dieses".split()),
+    "fr": frozenset("le la les un une des du au aux ce cet cette ces mon ma mes ton ta tes son sa ses notre "
+                    "nos votre vos leur leurs chaque".split()),
+    "es": frozenset("el la los las un una unos unas del al este esta estos estas ese esa esos esas mi mis tu "
+                    "tus su sus nuestro nuestra nuestros nuestras cada".split()),
+}
+# Conversational filler the generic stop-lists miss (English has FILLER above).
+FILLER_BY_LANGUAGE = {
+    "de": frozenset("""ja nein genau halt eben mal also okay naja äh ähm hallo tschüss danke bitte sendung folge
+podcast heute willkommen zuhören zuschauer woche irgendwie eigentlich wirklich vielleicht gerade schon sagen
+gesagt sagt machen macht gemacht gibt geht gehen kommen kommt sehen sieht""".split()),
+    "fr": frozenset("""oui non bon voilà alors euh bah ben bref enfin bonjour salut merci émission épisode podcast
+aujourd'hui bienvenue écoute semaine vraiment peut-être juste chose choses faire fait dire dit aller va voir""".split()),
+    "es": frozenset("""sí bueno pues vale claro eh oye hola gracias programa episodio podcast hoy bienvenidos
+semana realmente quizás cosa cosas hacer hace decir dice ir va ver""".split()),
+}
+_TOKEN = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")   # letters of any script; inner ' and - kept
+_ELISION = re.compile(r"^(?:[ldjmnstc]|qu|jusqu|lorsqu|puisqu)'(?=[^\W\d_])", re.IGNORECASE)   # French l'énergie -> énergie
+_STOP_LIST_NAMES = {"de": "german", "fr": "french", "es": "spanish", "it": "italian", "pt": "portuguese",
+                    "nl": "dutch", "sv": "swedish", "da": "danish", "no": "norwegian", "fi": "finnish",
+                    "pl": "polish", "cs": "czech", "ru": "russian", "uk": "ukrainian", "tr": "turkish"}
+_SPEAKING: ContextVar[tuple[str, frozenset[str]]] = ContextVar("keywords_speaking", default=("en", frozenset()))
+
+
+@contextlib.contextmanager
+def speaking(language: str | None, protected: frozenset[str] = frozenset()):
+    """Within the block, keywords are picked for ``language`` (its stop-list; English when empty)
+    and ``protected`` words (lower case, the operator's vocabulary) are never dropped as stop words."""
+    code = (language or "en").split("-")[0].lower()
+    token = _SPEAKING.set((code, frozenset(protected)))
+    try:
+        yield
+    finally:
+        _SPEAKING.reset(token)
+
+
+@functools.cache
+def stop_list(language: str) -> frozenset[str]:
+    """The stop words of ``language`` (ISO 639-1): ours for English, the ``stop-words`` package's
+    for the others it knows; an empty list for a language it does not know."""
+    if language == "en":
+        return STOPWORDS
+    name = _STOP_LIST_NAMES.get(language)
+    if name is None:
+        return frozenset()
+    from stop_words import get_stop_words
+    return frozenset(w.lower() for w in get_stop_words(name))
+
+
+def filler(language: str) -> frozenset[str]:
+    return FILLER | GENERIC if language == "en" else FILLER_BY_LANGUAGE.get(language, frozenset())
+
+
+def _unelided(word: str) -> str:
+    return _ELISION.sub("", word)
 
 
 def stem(word: str) -> str:
-    """A light stem that groups plural and -ing forms: tests, testing -> test."""
+    """A light stem that groups plural and -ing forms: tests, testing -> test (English only;
+    other languages' words are only lower-cased, and French elisions dropped)."""
+    if _SPEAKING.get()[0] != "en":
+        return _unelided(word.lower().strip("'-"))
     w = word.lower().strip("'-")
     if w.endswith("'s"):
         w = w[:-2]
@@ -75,7 +138,14 @@ def stem(word: str) -> str:
 
 
 def is_content(word: str) -> bool:
+    """A word that may be a keyword in the language being spoken; the operator's vocabulary always may."""
+    language, protected = _SPEAKING.get()
     w = word.lower()
+    if w in protected:
+        return True
+    if language != "en":
+        w = _unelided(w)
+        return len(w) > 2 and w not in stop_list(language) and w not in filler(language)
     if len(w) <= 2 or w in STOPWORDS or w in FILLER or w in GENERIC or w.endswith("ly"):
         return False
     root = stem(w)
@@ -104,9 +174,14 @@ class _Stats:
         self.capitalised: Counter = Counter()
         self.content_total = 0
         n = max(1, len(texts))
+        language = _SPEAKING.get()[0]
+        determiners = DETERMINERS_BY_LANGUAGE.get(language, DETERMINERS)
         for index, text in enumerate(texts):
             part = index * parts // n
             words = _TOKEN.findall(text)
+            elided = [language != "en" and bool(_ELISION.match(w)) for w in words]
+            if any(elided):   # French l'énergie is counted and shown as énergie (a noun: l' is an article)
+                words = [_unelided(w) for w in words]
             previous_key = None
             for position, word in enumerate(words):
                 if not is_content(word):
@@ -116,7 +191,7 @@ class _Stats:
                 self._see(key, word, part)
                 self.content_total += 1
                 before = words[position - 1].lower() if position else ""
-                if before in DETERMINERS or before in ADJECTIVES:
+                if before in determiners or before in ADJECTIVES or elided[position]:
                     self.nounish[key] += 1
                 elif before in SUBJECTS:
                     self.verbish[key] += 1
@@ -191,4 +266,4 @@ def distinctive(groups: list[list[str]], limit: int = 3) -> list[list[str]]:
 
 def hashtag(keyword: str) -> str:
     """``real data`` -> ``#RealData``; letters and digits only."""
-    return "#" + "".join(part[:1].upper() + part[1:] for part in re.findall(r"[A-Za-z0-9]+", keyword))
+    return "#" + "".join(part[:1].upper() + part[1:] for part in re.findall(r"[^\W_]+", keyword))

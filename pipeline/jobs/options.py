@@ -7,6 +7,7 @@ refused at enqueue time with a sentence naming the option, so it never fails lat
 
 from __future__ import annotations
 
+from pipeline import vocabulary
 from pipeline.config import Settings
 from pipeline.errors import BadInput
 from pipeline.jobs.states import TARGET_STAGES
@@ -30,6 +31,10 @@ def validate(settings: Settings, options: dict | None, trusted: bool = False) ->
     if "model" in options:
         model_choice.check(options["model"], settings.data_dir, settings.transcribe.allow_downloads,
                            trusted=trusted or settings.paths.allowed_source_dirs == ("*",))
+    if "vocabulary" in options:   # stored as a list, whether it came as a list or as "a, b, c"
+        options["vocabulary"] = vocabulary.parse(options["vocabulary"])
+        if not options["vocabulary"]:
+            del options["vocabulary"]
     low = options.get("min_clip_seconds", settings.enrich.min_clip_seconds)
     high = options.get("max_clip_seconds", settings.enrich.max_clip_seconds)
     if low > high:
@@ -83,6 +88,13 @@ def _url(settings, key, value):
         raise BadInput(f"Option {key} must be an http:// or https:// URL (got {value!r}).")
 
 
+def _vocabulary(settings, key, value):
+    try:
+        vocabulary.parse(value)
+    except vocabulary.VocabularyError as exc:
+        raise BadInput(f"Option {exc}") from None
+
+
 def _flag(settings, key, value):
     if not isinstance(value, bool):
         raise BadInput(f"Option {key} must be true or false.")
@@ -103,4 +115,5 @@ _CHECKS = {
     "webhook_url": _url,   # this job's own webhook, besides webhooks.urls
     "remove_silences": _flag,
     "title_overlay_seconds": _number(0, 30),
+    "vocabulary": _vocabulary,
 }

@@ -13,17 +13,25 @@ bundled font when it is there), so libass never has to wrap or cut a word.
 A hook title (``title_overlay_seconds``) is one more event: the clip's title in a box at the
 top of the frame for its first seconds, in the preset's font, its outline colour on a box
 of its highlight colour, wrapped by libass inside the side margins.
+
+libass does not fall back from the preset's font to another font of ``fonts_dir`` for a
+character it lacks: it draws a box. Runs of Chinese, Japanese and Korean characters (which the
+bundled Noto Sans does not cover; it covers Latin, Greek and Cyrillic) are therefore switched to
+the bundled ``Droid Sans Fallback`` (Apache-2.0, 3.4 MB) in the ASS text itself.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from pipeline.config import CaptionPreset
-from pipeline.transcript import compose_srt, cues
+from pipeline.transcript import SENTENCE_END, compose_srt, cues, join_words
 
-SENTENCE_END = (".", "?", "!", "…")
+FALLBACK_FONT = "Droid Sans Fallback"   # assets/fonts/DroidSansFallback.ttf: CJK ideographs, kana, Hangul
+_FALLBACK_SCRIPT = re.compile("[\u1100-\u11ff\u2e80-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff"
+                              "\ufe30-\ufe4f\uff00-\uffef]+")
 MAX_GAP_IN_LINE = 1.0   # a longer pause starts a new caption line instead of freezing the old one
 LINE_HOLD = 0.3         # keep a finished line up this long (unless the next line starts sooner)
 SAFE_WIDTH = 0.92       # share of the space between the side margins a line may fill (font metrics vary)
@@ -67,7 +75,7 @@ def build_ass(words: list[dict], clip_start: float, clip_end: float, width: int,
     for n, line in enumerate(lines):
         next_start = lines[n + 1][0]["start"] if n + 1 < len(lines) else length
         # A single word too wide for the frame is drawn smaller rather than cut or split.
-        line_width = measure(" ".join(w["word"] for w in line)) * size * preset.pop
+        line_width = measure(join_words([w["word"] for w in line])) * size * preset.pop
         prefix = f"{{\\fs{max(1, int(size * usable / line_width))}}}" if line_width > usable else ""
         for i, word in enumerate(line):
             # Each word's event lasts until the next word starts so the line never blinks off.
@@ -75,9 +83,9 @@ def build_ass(words: list[dict], clip_start: float, clip_end: float, width: int,
             end = min(end, length)
             if end <= word["start"]:
                 continue
-            text = " ".join(
-                f"{{\\1c{highlight}\\fscx{pop}\\fscy{pop}}}{_escape(w['word'])}{{\\r}}{prefix}" if j == i
-                else _escape(w["word"]) for j, w in enumerate(line))
+            text = join_words([w["word"] for w in line], [
+                f"{{\\1c{highlight}\\fscx{pop}\\fscy{pop}}}{_shown(w['word'], preset.font)}{{\\r}}{prefix}"
+                if j == i else _shown(w["word"], preset.font) for j, w in enumerate(line)])
             events.append(f"Dialogue: 0,{_ass_time(word['start'])},{_ass_time(end)},Default,,0,0,0,,{prefix}{text}")
     header = _header(width, height, preset)
     title = " ".join(title.split())
@@ -118,7 +126,7 @@ def group_lines(words: list[dict], per_line: int, width_of, max_width: float) ->
         line = lines[-1] if lines else None
         if (line is None or len(line) >= per_line or line[-1]["word"].endswith(SENTENCE_END)
                 or word["start"] - line[-1]["end"] > MAX_GAP_IN_LINE
-                or width_of(" ".join(w["word"] for w in [*line, word])) > max_width):
+                or width_of(join_words([w["word"] for w in [*line, word]])) > max_width):
             lines.append([word])
         else:
             line.append(word)
@@ -148,8 +156,21 @@ def _style_color(hex_color: str, opacity: float = 1.0) -> str:
     return f"&H{round(255 * (1 - opacity)):02X}{bb}{gg}{rr}".upper()
 
 
+def _shown(word: str, font: str) -> str:
+    """A word as ASS text: escaped, its CJK characters drawn with the fallback font."""
+    return _FALLBACK_SCRIPT.sub(lambda m: f"{{\\fn{FALLBACK_FONT}}}{m.group(0)}{{\\fn{font}}}", _escape(word))
+
+
 @functools.cache
 def _measurer(fonts_dir: Path | None, family: str):
+    """text -> width in units of the ASS font size, CJK runs measured with the fallback font."""
+    main, fallback = _font_measurer(fonts_dir, family), _font_measurer(fonts_dir, FALLBACK_FONT)
+    return lambda text: (main(_FALLBACK_SCRIPT.sub("", text))
+                         + sum(fallback(run) for run in _FALLBACK_SCRIPT.findall(text)))
+
+
+@functools.cache
+def _font_measurer(fonts_dir: Path | None, family: str):
     """text -> width in units of the ASS font size, using the font file libass will use."""
     font = _find_font(fonts_dir, family) if fonts_dir else None
     if font is None:

@@ -81,7 +81,7 @@ def model_status(settings: Settings) -> dict:
     """
     engine, name = settings.transcribe.engine, settings.transcribe.model
     try:
-        location = Path(transcribe.model_location(name)).expanduser()
+        location = Path(transcribe.model_location(name, transcribe.models_dir(settings.data_dir))).expanduser()
     except Exception as exc:   # a broken model package is a finding, not a crash
         return {"engine": engine, "model": name, "available": False, "where": f"cannot locate the model: {exc}"}
     if name in transcribe.BUNDLED_MODELS or location.exists() or name.startswith(("/", "./", "../", "~")):

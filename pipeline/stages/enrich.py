@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from pipeline import db, storage, transcript
+from pipeline import db, storage, transcript, vocabulary
 from pipeline.config import Settings
 from pipeline.enrichment import clip_rules, heuristic, keywords, llm, llm_enrich, loudness, sentences, topics
 from pipeline.enrichment.clip_rules import ClipRules
@@ -27,10 +27,21 @@ NO_SPEECH_NOTE = "No speech was found, so there are no chapters or clip suggesti
 def enrich_transcript(doc: dict, settings: Settings, options: dict | None = None,
                       progress: Callable[[float], None] = lambda fraction: None,
                       levels_for: Callable[[list], list[float] | None] | None = None) -> tuple[dict, list[dict]]:
-    """(enrichment, clips) for a transcript; clips carry an ``id`` and obey the job's clip rules."""
+    """(enrichment, clips) for a transcript; clips carry an ``id`` and obey the job's clip rules.
+
+    Keywords are picked in the transcript's language, and the operator's vocabulary (the
+    transcript's, the config's and the job's) is never dropped from them as stop words."""
+    terms = vocabulary.merge(doc.get("vocabulary") or [], settings.transcribe.vocabulary,
+                             (options or {}).get("vocabulary") or [])
+    with keywords.speaking(doc.get("language"), vocabulary.words(terms)):
+        return _enrich(doc, settings, options, progress, levels_for)
+
+
+def _enrich(doc: dict, settings: Settings, options: dict | None, progress: Callable[[float], None],
+            levels_for: Callable[[list], list[float] | None] | None) -> tuple[dict, list[dict]]:
     rules = clip_rules.rules_for(settings.enrich, options)
     words = transcript.all_words(doc)
-    sents = sentences.build(words)
+    sents = sentences.build(words, doc.get("language"))
     duration = float(doc.get("duration") or (sents[-1].end if sents else 0.0))
     if not sents:
         return {"title": "", "summary": "", "chapters": [], "keywords": [], "hashtags": [], "source": "heuristic",

