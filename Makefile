@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test test-fast test-backends lint clean-data chromium
+.PHONY: run test test-fast test-backends lint clean-data system-packages
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,24 +15,27 @@ $(STAMP): requirements.txt
 run: $(STAMP)
 	$(PY) -m pipeline serve
 
-test: $(STAMP) chromium
+test: $(STAMP) system-packages
 	$(PY) -m pytest
 
 # Day-to-day: everything but the tests marked slow (consumers, browser, hour-long audio), ~2 min.
-test-fast: $(STAMP)
+test-fast: $(STAMP) system-packages
 	$(PY) -m pytest -m "not slow"
 
 # The tests that run the bundled Whisper model, again on two other CTranslate2 int8 backends: Intel
 # MKL (what Intel CPUs use by default), and the non-MKL backend with its generic kernels (no
 # AVX: the most different maths any CPU gets). The words heard differ slightly; the tests must hold.
-test-backends: $(STAMP)
+test-backends: $(STAMP) system-packages
 	CT2_USE_MKL=1 $(PY) -m pytest -m model
 	CT2_USE_MKL=0 CT2_FORCE_CPU_ISA=GENERIC $(PY) -m pytest -m model
 
-# The browser tests drive Debian's chromium through Playwright (no browser download).
+# What the tests need from Debian, installed when missing: chromium (the browser tests drive it
+# through Playwright; no browser download) and espeak-ng (generated test speech).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-chromium:
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+SYSTEM_PACKAGES := chromium espeak-ng
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { $(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; }
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -9,9 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.jobs.options import ASPECTS, ENGINES, REFRAME_MODES
-
-JOB_OPTION_FIELDS = ("engine", "model", "language", "max_clips", "min_clip_seconds", "max_clip_seconds", "aspects",
-                     "caption_style", "reframe", "full_episode", "target_stage", "webhook_url")
+from pipeline.jobs.options import NAMES as JOB_OPTION_FIELDS
 
 
 class JobOptions(BaseModel):
@@ -31,6 +29,12 @@ class JobOptions(BaseModel):
         None, description="the last stage to run: transcribe gives a transcript-only job (default render)")
     webhook_url: str | None = Field(None, description="POSTed the job JSON and episode summary when the job"
                                                       " succeeds or fails (signed like webhooks.urls)")
+    remove_silences: bool | None = Field(None, description="jump cuts: cut pauses longer than"
+                                                            " render.max_pause_seconds inside clips")
+    title_overlay_seconds: float | None = Field(None, description="show the clip's title as a banner for this"
+                                                                  " many seconds (0 = off)")
+    vocabulary: list[str] | str | None = Field(None, description="names, brands, jargon to spell right (a list or"
+                                                                 " comma-separated); added to transcribe.vocabulary")
 
     def options(self) -> dict:
         return {k: v for k, v in self.model_dump().items() if k in JOB_OPTION_FIELDS and v is not None}
@@ -65,3 +69,4 @@ class ClipPatch(BaseModel):
     end: float | None = Field(None, description="trim: new end in seconds (with start)")
     reframe: Literal[REFRAME_MODES] | None = None
     caption_style: str | None = None
+    remove_silences: bool | None = Field(None, description="jump cuts for this clip (re-renders)")

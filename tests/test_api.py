@@ -447,3 +447,13 @@ def test_a_public_address_without_a_key_refuses_to_start(stack):
     with pytest.raises(AssertionError, match="no API key"):               # uvicorn on the app directly
         server.start()
     assert Path(server.log_path).exists()
+
+
+def test_the_api_offers_every_job_option():
+    """A job option added to ``pipeline.jobs.options`` is a field of the submit and reprocess bodies
+    (which refuse unknown fields), so scripts can use it the day it lands."""
+    from api.schemas import JobOptions
+    from pipeline.jobs import options
+    assert set(options.NAMES) <= set(JobOptions.model_fields)
+    body = JobOptions(remove_silences=True, title_overlay_seconds=2, vocabulary="Quorbex, Ada Quist")
+    assert body.options() == {"remove_silences": True, "title_overlay_seconds": 2, "vocabulary": "Quorbex, Ada Quist"}

@@ -2,6 +2,7 @@
 message, the worker keeps running, and other jobs are untouched (README: "What happens to bad input")."""
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def _enqueue_bytes_path(consumer, path: bytes) -> int:
     out = subprocess.run([sys.executable, "-m", "pipeline", "enqueue", path, "--json", *SHORT_CLIPS], cwd=ROOT,
                          env=consumer.env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    return int(out.stdout.split('"job_id": ')[1].split("}")[0])
+    return json.loads(out.stdout)["job_id"]
 
 
 def test_folders_and_paths_outside_the_allowed_folders_are_refused_before_queueing(allowed, tmp_path):

@@ -249,6 +249,6 @@ def test_operator_uploads_watches_reviews_and_downloads_in_a_real_browser(stack,
     assert (info.width, info.height) == (1080, 1920)
     assert abs(info.duration - (approved["end"] - approved["start"])) < 1.0
 
-    visit(page, base, "episodes", "1 episode, newest first.", "09-episodes")
+    visit(page, base, "episodes", "1 episode, newest first", "09-episodes")
     visit(page, base, "", "Throughput", "10-overview")
     assert not page.not_found, f"404 responses: {page.not_found}"

@@ -848,7 +848,7 @@ def test_disk_view_pins_and_backlog(finished_dir, finished, tmp_path, monkeypatc
     at.button(key=f"pin_{clip_id}").click().run()
     assert episodes.summary(load_settings(), episode_id)["clips"][0]["pinned"] is True
 
-    jobs.create(load_settings(), str(mediagen.tone_video(tmp_path / "waiting.mp4", 1, 160, 90)))
+    jobs.create(load_settings(), str(mediagen.tone_video(tmp_path / "waiting.mp4", 1, 160, 90)), trusted_path=True)
     at = open_page(OVERVIEW)
     assert "Backlog: **1** job waiting" in texts(at)
 

@@ -50,7 +50,7 @@ def _rows(settings) -> dict[str, int]:
 
 
 def _run(settings, source, **kwargs) -> str:
-    episode_id, job_id = jobs.create(settings, str(source), **kwargs)
+    episode_id, job_id = jobs.create(settings, str(source), trusted_path=True, **kwargs)
     assert runner.run_job(settings, job_id) == "succeeded", jobs.get(settings, job_id)
     return episode_id
 

@@ -21,7 +21,7 @@ def get_clip(clip_id: str, settings: SettingsDep, client: ClientDep):
     return review.get_clip(settings, clip_id)
 
 
-@router.patch("/{clip_id}", summary="Approve/reject, trim (start+end), or change reframe/caption style (re-renders)")
+@router.patch("/{clip_id}", summary="Approve/reject, trim (start+end), or change reframe/caption style/jump cuts (re-renders)")
 def patch_clip(clip_id: str, patch: ClipPatch, settings: SettingsDep, client: ClientDep):
     clip = review.get_clip(settings, clip_id)
     if (patch.start is None) != (patch.end is None):
@@ -29,9 +29,11 @@ def patch_clip(clip_id: str, patch: ClipPatch, settings: SettingsDep, client: Cl
     trim = patch.start is not None
     if patch.status:
         clip = review.set_clip_status(settings, clip_id, patch.status)
-    if patch.reframe is not None or patch.caption_style is not None:
+    if patch.reframe is not None or patch.caption_style is not None or patch.remove_silences is not None:
         clip = review.set_clip_render_options(settings, clip_id, reframe=patch.reframe,
-                                              caption_style=patch.caption_style, dispatch=None if trim else dispatch)
+                                              caption_style=patch.caption_style,
+                                              remove_silences=patch.remove_silences,
+                                              dispatch=None if trim else dispatch)
     if trim:
         clip = review.trim_clip(settings, clip_id, patch.start, patch.end, dispatch)
     return clip

@@ -117,3 +117,5 @@ _CHECKS = {
     "title_overlay_seconds": _number(0, 30),
     "vocabulary": _vocabulary,
 }
+
+NAMES = tuple(_CHECKS)   # every job option, in one place: the CLI, the dashboard and the API offer these
