@@ -167,6 +167,7 @@ def picture_with(audio: Path, out: Path, tone_amplitude: float = 0.0, width: int
     video = ffmpeg.input(f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", f="lavfi")
     _run(ffmpeg.output(video, sound, str(out), vcodec="libx264", preset="ultrafast", pix_fmt="yuv420p",
                        acodec="aac", audio_bitrate="128k", t=seconds))
+    return out
 
 
 def spoken(out: Path, text: str, voice: str = "en-us", words_per_minute: int = 150) -> Path:

@@ -71,7 +71,8 @@ def test_a_job_vocabulary_reaches_the_transcript_and_the_keywords(tmp_path, monk
     monkeypatch.setenv("CLIPDESK_CONFIG", str(config))
     monkeypatch.setenv("CLIPDESK_DATA_DIR", str(tmp_path / "data"))
     settings = load_settings()
-    episode_id, job_id = jobs.create(settings, str(names_speech), options={"vocabulary": "Zarvinka Plootmeyer"})
+    episode_id, job_id = jobs.create(settings, str(names_speech), trusted_path=True,
+                                     options={"vocabulary": "Zarvinka Plootmeyer"})
     assert stored_options(settings, job_id)["vocabulary"] == ["Zarvinka Plootmeyer"]
     assert runner.run_job(settings, job_id) == "succeeded", jobs.get(settings, job_id)["error"]
     summary = episodes.summary(settings, episode_id)
@@ -153,7 +154,7 @@ def test_reprocessing_with_a_vocabulary_shows_what_changed_on_the_review_page(tm
     monkeypatch.setenv("CLIPDESK_CONFIG", str(config))
     monkeypatch.setenv("CLIPDESK_DATA_DIR", str(tmp_path / "data"))
     settings = load_settings()
-    episode_id, job_id = jobs.create(settings, str(names_speech))
+    episode_id, job_id = jobs.create(settings, str(names_speech), trusted_path=True)
     assert runner.run_job(settings, job_id) == "succeeded", jobs.get(settings, job_id)["error"]
     assert transcript_changes.for_episode(settings, episode_id) is None   # transcribed once: nothing to compare
 
