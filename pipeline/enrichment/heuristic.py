@@ -276,7 +276,7 @@ def title(sents: list[Sentence], top: list[str], chapter_names: list[list[str]] 
                 return titles.short(topic[0].upper() + topic[1:])
     if chapter_names and spans and len(chapter_names) > 1:
         said = Counter(t for s in sents for t in keywords.tokens(s.text))
-        return titles.join_names(_unique(_subject(names, sents[a:b + 1], said)
+        return titles.join_names(keywords.unique(_subject(names, sents[a:b + 1], said)
                                          for names, (a, b) in zip(chapter_names, spans, strict=True) if names))
     subject = {keywords.stem(k.split()[-1]) for k in top[:2]}      # the line must name the episode's subject
     central = _central(sents, top, lambda s: 4 <= s.word_count <= 14 and not s.is_question
@@ -299,15 +299,6 @@ def _subject(names: list[str], group: list[Sentence], said: Counter) -> str:
     best = max(opening, key=lambda w: opening[w] * here[keywords.stem(w)] ** 3 / said[keywords.stem(w)] ** 2)
     return best if best[:1].isupper() and best.lower() != best and group[0].text.split()[0] != best \
         else best.lower()
-
-
-def _unique(values) -> list[str]:
-    seen, result = set(), []
-    for v in values:
-        if v.lower() not in seen:
-            seen.add(v.lower())
-            result.append(v)
-    return result
 
 
 def summary(sents: list[Sentence], top: list[str], chapter_spans: list[tuple[int, int]] | None = None,

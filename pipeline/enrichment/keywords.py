@@ -264,6 +264,16 @@ def distinctive(groups: list[list[str]], limit: int = 3) -> list[list[str]]:
     return result
 
 
+def unique(values) -> list[str]:
+    """``values`` without repeats that differ only in case, the first spelling kept, in order."""
+    seen, result = set(), []
+    for v in values:
+        if v.lower() not in seen:
+            seen.add(v.lower())
+            result.append(v)
+    return result
+
+
 def hashtag(keyword: str) -> str:
     """``real data`` -> ``#RealData``; letters and digits only."""
     return "#" + "".join(part[:1].upper() + part[1:] for part in re.findall(r"[^\W_]+", keyword))

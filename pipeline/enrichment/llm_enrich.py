@@ -131,8 +131,8 @@ def enrich(sents: list[Sentence], duration: float, settings: Settings, rules: Cl
         "title": episode["title"] or (answers[0]["title"] if answers else ""),
         "summary": episode["summary"],
         "chapters": chapters,
-        "keywords": _unique(episode["keywords"])[:settings.enrich.keyword_count],
-        "hashtags": _unique([keywords.hashtag(h) for h in episode["hashtags"] if keywords.hashtag(h) != "#"])[:5],
+        "keywords": keywords.unique(episode["keywords"])[:settings.enrich.keyword_count],
+        "hashtags": keywords.unique([keywords.hashtag(h) for h in episode["hashtags"] if keywords.hashtag(h) != "#"])[:5],
         "llm": {"model": settings.llm.model, "windows": len(spans), "requests": client.requests,
                 "retries": client.retries, "repairs": client.repairs},
     }
@@ -265,15 +265,6 @@ def _strings(value, key: str) -> list[str]:
     if not isinstance(value, list):
         raise ValueError(f'"{key}" must be a list of strings')
     return [_text(v, 60) for v in value if isinstance(v, str) and v.strip()]
-
-
-def _unique(values: list[str]) -> list[str]:
-    seen, result = set(), []
-    for v in values:
-        if v.lower() not in seen:
-            seen.add(v.lower())
-            result.append(v)
-    return result
 
 
 def _first_sentence(text: str) -> str:
