@@ -601,14 +601,16 @@ def test_review_shows_the_shorter_length_of_a_clip_rendered_with_jump_cuts(finis
     from pipeline.stages.context import StageContext
     use_config(tmp_path, monkeypatch, FAST_CONFIG + "  max_pause_seconds: 0.2\n")   # the sample pauses ~0.4 s
     settings = load_settings()
-    clip = finished["summary"]["clips"][0]
+    # the longest clip has the most pauses; which clip that is, and how long its pauses are,
+    # depends on the words the model heard on this CPU
+    clip = max(finished["summary"]["clips"], key=lambda c: c["end"] - c["start"])
     review.set_clip_render_options(settings, clip["clip_id"], remove_silences=True)
     with db.session(settings.app_db_path) as conn:
         row = db.get_clip(conn, clip["clip_id"])
     render.render_one(StageContext(settings, finished["episode_id"], {"aspects": ["9x16"]}, lambda f: None), row,
                       lambda f: None)
     shorter = review.get_clip(settings, clip["clip_id"])["rendered_seconds"]
-    assert shorter < clip["end"] - clip["start"] - 0.5
+    assert shorter < clip["end"] - clip["start"] - 0.1   # a pause went (the amounts: test_jump_cuts.py)
     assert probe(review.get_clip(settings, clip["clip_id"])["renders"]["clean_9x16"]).duration == pytest.approx(
         shorter, abs=0.05)
 
