@@ -15,7 +15,8 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db" / "migrations"
+MIGRATIONS_ROOT = Path(__file__).resolve().parents[2] / "db" / "migrations"
+MIGRATIONS_DIR = MIGRATIONS_ROOT / "sqlite"
 
 
 BUSY_TIMEOUT_MS = 15_000
