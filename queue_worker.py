@@ -1,7 +1,9 @@
 """The Huey instance and its thin tasks: ``huey_consumer queue_worker.huey``.
 
-Job rows in the app DB are the source of truth; the queue only carries job ids. The
-queue has its own SQLite file because Huey takes an exclusive lock on every poll.
+Job rows in the app DB are the source of truth; the queue only carries job ids. On SQLite
+the queue has its own file because Huey takes an exclusive lock on every poll; with ``database.url``
+set, Huey's ``PostgresHuey`` keeps it in the same PostgreSQL database (``FOR UPDATE SKIP LOCKED``
+claims, ``LISTEN/NOTIFY`` wake-ups), shared by every machine.
 Two tasks run the units of a job (``pipeline.jobs.runner``): ``process_job`` runs one stage and
 ``render_clip`` one clip of the render fan-out; the runner queues what follows through
 ``HueyQueue``. Reliability lives in ``pipeline.jobs.runner`` (retries, heartbeats) and
@@ -19,7 +21,7 @@ import logging
 import threading
 import time
 
-from huey import SqliteHuey, crontab, signals
+from huey import PostgresHuey, SqliteHuey, crontab, signals
 from huey.consumer import Consumer
 
 from pipeline import db, media
@@ -43,15 +45,26 @@ class GracefulConsumer(Consumer):
         super().stop(graceful=graceful)
 
 
-class ClipdeskHuey(SqliteHuey):
+class _Consumers:
     def create_consumer(self, **options):
         global WORKERS
         WORKERS = options.get("workers", 1)   # tasks at once: each gets cores // WORKERS threads
         return GracefulConsumer(self, **options)
 
 
+class ClipdeskSqliteHuey(_Consumers, SqliteHuey):
+    pass
+
+
+class ClipdeskPostgresHuey(_Consumers, PostgresHuey):
+    pass
+
+
 # No result store: job and unit rows hold every outcome, and unread results would pile up.
-huey = ClipdeskHuey("clipdesk", filename=str(settings.queue_db_path), results=False)
+if settings.uses_postgres:   # the queue's tables sit beside the app's, in the one database every machine shares
+    huey = ClipdeskPostgresHuey("clipdesk", dsn=settings.database.url, results=False)
+else:
+    huey = ClipdeskSqliteHuey("clipdesk", filename=str(settings.queue_db_path), results=False)
 WORKERS = 1
 
 
@@ -144,14 +157,14 @@ def _every(seconds: float, action) -> None:
 
 
 def _beat() -> None:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.worker_heartbeat(conn, WORKER_ID, time.time(), WORKERS)
 
 
 @huey.on_shutdown()
 def stop_heartbeat() -> None:
     try:
-        with db.session(settings.app_db_path) as conn:
+        with db.session(settings.app_db) as conn:
             db.remove_worker(conn, WORKER_ID)
     except Exception:
         log.exception("could not remove worker row")

@@ -134,7 +134,7 @@ def direct_peer(settings, job_ids: list[int], repeat: int = 30) -> dict[str, lis
 
 def stream_delivery(settings, url: str, streams: int, rate: float, seconds: float) -> tuple[list[float], dict]:
     """Seconds from each event's commit to its arrival at each stream; and the per-stream id lists."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         job_id = conn.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT 1").fetchone()[0]   # noqa: S608
     received: dict[int, list[tuple[int, float]]] = defaultdict(list)
     ready = threading.Barrier(streams + 1)
@@ -168,7 +168,7 @@ def stream_delivery(settings, url: str, streams: int, rate: float, seconds: floa
     kinds = ("started", "finished")
     n = 0
     while time.monotonic() < end:
-        with db.session(settings.app_db_path) as conn:
+        with db.session(settings.app_db) as conn:
             with db.transaction(conn):
                 db.add_event(conn, job_id, "transcribe", kinds[n % 2], time.time(), message=f"bench {n}")
                 event_id = db.last_event_id(conn)
@@ -202,7 +202,7 @@ def main() -> None:
         os.environ.pop("CLIPDESK_CONFIG", None)
         settings = load_settings()
         summary = _history_module().fill(settings, args.jobs, args.events)
-        with db.session(settings.app_db_path) as conn:
+        with db.session(settings.app_db) as conn:
             job_ids = [r[0] for r in conn.execute("SELECT id FROM jobs")]   # noqa: S608
         print(f"Database: {sum(summary['jobs'].values()):,} jobs,"
               f" {sum(summary['events'].values()):,} events, written in {summary['seconds']:.1f} s")

@@ -371,7 +371,7 @@ def fill(settings, count: int, events: int, live: bool = True) -> dict:
     outcomes, natural = plan(count, events, live)
     tail = sum(1 for outcome in outcomes if outcome in ("running", "retrying", "queued"))
     start = time.perf_counter()
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         with db.transaction(conn):
             history = History(conn)
             for n, outcome in enumerate(outcomes):
@@ -416,7 +416,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def in_session(settings, read: Callable) -> Callable:
     def run():
-        with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+        with db.session(settings.app_db) as conn, db.snapshot(conn):
             return read(conn)
     return run
 
@@ -464,7 +464,7 @@ def traced_statements(action: Callable) -> list[str]:
 def explain(settings, action: Callable, repeat: int = 10) -> list[tuple[float, str, list[str]]]:
     """(median ms, SQL, query plan) of each statement of ``action``, slowest first."""
     rows = []
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         for sql in traced_statements(action):
             ms = statistics.median(timings_ms(lambda sql=sql: conn.execute(sql).fetchall(), repeat))
             plan = [row["detail"] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
@@ -517,7 +517,7 @@ def measure(count: int, events: int, args) -> dict:
         os.environ["CLIPDESK_DATA_DIR"] = folder
         settings = load_settings()
         summary = fill(settings, count, events)
-        with db.session(settings.app_db_path) as conn:
+        with db.session(settings.app_db) as conn:
             for sql in args.try_sql:
                 conn.execute(sql)
             if args.analyze:
@@ -534,7 +534,7 @@ def measure(count: int, events: int, args) -> dict:
 
 def start_delays(settings, job_id: int) -> dict:
     """Seconds from enqueue to start: the job row's started_at, and its first 'started' event."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         job = db.get_job(conn, job_id)
         started = [e["created_at"] for e in db.list_events(conn, job_id) if e["kind"] == "started"]
     return {"row": None if job["started_at"] is None else job["started_at"] - job["created_at"],

@@ -191,7 +191,7 @@ def ticker(every: float, say: Callable[[str], None]) -> Callable[[Sample], None]
 
 def job_times(settings: Settings, job_id: int) -> dict:
     """The job's raw timestamps (epoch seconds) and its episode's media duration."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         job = db.get_job(conn, job_id)
         episode = db.get_episode(conn, job["episode_id"])
     return {"created_at": job["created_at"], "started_at": job["started_at"], "finished_at": job["finished_at"],
@@ -203,7 +203,7 @@ def stage_times(settings: Settings, job_id: int) -> list[dict]:
     """Per stage, in run order: wall seconds from its first 'started' to its last 'finished' event,
     the seconds the 'finished' event recorded, the wait since the previous stage ended (queue gap),
     and for render the seconds of each clip ('clip_finished' events, summed: the work done in parallel)."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         events = db.list_events(conn, job_id)
     spans: dict[str, dict] = {}
     for event in events:

@@ -201,7 +201,7 @@ def memory_child(source: Path, clip_seconds: float, reframe_mode: str) -> None:
             json.dumps({"segments": [{"text": "", "start": 0, "end": info.duration, "words": words}]}))
         starts = [0.0, info.duration / 2, info.duration - clip_seconds]
         now = time.time()
-        with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        with db.session(settings.app_db) as conn, db.transaction(conn):
             db.insert_episode(conn, "long", "long", "path", str(source), now)
             db.set_episode_source(conn, "long", "source.mp4", info.duration, json.dumps(info.to_dict()), now)
             db.replace_clips(conn, "long", [{"id": f"c{i}", "start": s, "end": s + clip_seconds, "score": 50,

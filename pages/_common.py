@@ -11,12 +11,12 @@ import hmac
 import math
 import os
 import re
-import sqlite3
 import traceback
 from collections.abc import Callable
 
 import streamlit as st
 
+from pipeline import db
 from pipeline.config import Settings, load_settings
 from pipeline.errors import PipelineError
 from pipeline.jobs import states
@@ -101,8 +101,8 @@ UNEXPECTED = "Something went wrong on this page"
 
 def unexpected_error(exc: Exception) -> None:
     """The last line of defence (``dashboard.py`` wraps every page): a sentence, the details folded away."""
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        st.warning("The database is busy right now (a worker is writing). Reload the page in a moment.",
+    if db.is_transient(exc):
+        st.warning("The database is busy or unreachable right now. Reload the page in a moment.",
                    icon=":material/hourglass_top:")
         return
     st.error(f"{UNEXPECTED}: {type(exc).__name__}: {exc}. Reload to try again; if it keeps happening, the "

@@ -50,6 +50,7 @@ class WorkerSettings:
     reap_seconds: float = 15.0            # how often a consumer looks for orphaned jobs
     min_free_mb: int = 500                # refuse to ingest or render below this much free disk
     max_queued_jobs: int = 0              # back-pressure: feeds wait while this many jobs wait (0 = unlimited)
+    db_outage_seconds: float = 600.0      # a running stage waits this long for a lost database before failing
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,16 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """Where the app tables and the queue live (issue 16): empty = SQLite files under the data dir;
+    a ``postgresql://`` URL = one PostgreSQL server for every machine (env ``CLIPDESK_DATABASE_URL`` wins)."""
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     transcribe: TranscribeSettings = field(default_factory=TranscribeSettings)
     enrich: EnrichSettings = field(default_factory=EnrichSettings)
@@ -241,11 +250,21 @@ class Settings:
 
     @property
     def app_db_path(self) -> Path:
+        """The SQLite file (used when ``database.url`` is empty)."""
         return self.data_dir / "clipdesk.db"
 
     @property
     def queue_db_path(self) -> Path:
         return self.data_dir / "queue.db"
+
+    @property
+    def app_db(self) -> Path | str:
+        """The app database for ``pipeline.db.connect``: the SQLite file, or the PostgreSQL URL."""
+        return self.database.url or self.app_db_path
+
+    @property
+    def uses_postgres(self) -> bool:
+        return bool(self.database.url)
 
 
 # Rules a value must satisfy beyond its type: dotted key -> (check, reason).
@@ -258,6 +277,7 @@ _RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "worker.retry_factor": (lambda v: 1 <= v <= 10, "must be between 1 and 10"),
     "worker.stale_after_seconds": (lambda v: 1 <= v <= 3600, "must be between 1 and 3600"),
     "worker.reap_seconds": (lambda v: 0.5 <= v <= 3600, "must be between 0.5 and 3600"),
+    "worker.db_outage_seconds": (lambda v: 1 <= v <= 86400, "must be between 1 and 86400"),
     "worker.max_queued_jobs": (lambda v: 0 <= v <= 100_000, "must be between 0 (unlimited) and 100000"),
     **{f"retention.{key}": (lambda v: 0 <= v <= 36_500, "must be a number of days from 0 (keep forever) to 36500")
        for key in ("source_days", "rejected_renders_days", "deleted_episodes_days", "events_days")},
@@ -337,6 +357,8 @@ _RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "webhooks.timeout_seconds": (lambda v: 0.5 <= v <= 120, "must be between 0.5 and 120"),
     "webhooks.max_attempts": (lambda v: 1 <= v <= 20, "must be between 1 and 20"),
     "webhooks.retry_delay_seconds": (lambda v: 0.01 <= v <= 3600, "must be between 0.01 and 3600"),
+    "database.url": (lambda v: v == "" or v.startswith(("postgresql://", "postgres://")),
+                     "must be empty (SQLite under the data dir) or a postgresql:// URL"),
     "api.address": (lambda v: bool(v.strip()), "must be an address to listen on, like 127.0.0.1 or 0.0.0.0"),
     "api.port": (lambda v: 1 <= v <= 65535, "must be a TCP port"),
     "api.max_upload_mb": (lambda v: 1 <= v <= 102400, "must be between 1 and 102400"),
@@ -395,6 +417,8 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     paths = dataclasses.replace(paths, data_dir=_resolve(data_dir), fonts_dir=_resolve(paths.fonts_dir),
                                 allowed_source_dirs=tuple(d if d == "*" else str(_resolve(Path(d)))
                                                           for d in paths.allowed_source_dirs))
+    if url := os.environ.get("CLIPDESK_DATABASE_URL"):
+        settings = dataclasses.replace(settings, database=_build(DatabaseSettings, {"url": url}, prefix="database."))
     if settings.enrich.min_clip_seconds > settings.enrich.max_clip_seconds:
         raise ConfigError("enrich.min_clip_seconds: must not be larger than enrich.max_clip_seconds")
     if settings.render.caption_preset not in settings.render.caption_presets:

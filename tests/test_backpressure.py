@@ -43,7 +43,7 @@ def test_a_feed_of_50_never_queues_more_than_the_limit_and_every_entry_runs_once
             server.serve(f"/ep{i}.m4a", media, "audio/mp4")
         server.rss("/feed.xml", [(f"guid-{i}", f"Episode {i}", f"/ep{i}.m4a") for i in range(ENTRIES)])
         feed = feeds.add(settings, server.url("/feed.xml"), backfill=ENTRIES)
-        with db.session(settings.app_db_path) as conn:   # a backfilled feed is due now: not for the consumer's tick
+        with db.session(settings.app_db) as conn:   # a backfilled feed is due now: not for the consumer's tick
             conn.execute("UPDATE feeds SET next_check_at = ?", (time.time() + 1e7,))
         consumer = Consumer(settings).start()
         try:
@@ -53,7 +53,7 @@ def test_a_feed_of_50_never_queues_more_than_the_limit_and_every_entry_runs_once
 
             def all_done() -> bool:
                 nonlocal deepest
-                with db.session(settings.app_db_path) as conn:
+                with db.session(settings.app_db) as conn:
                     deepest = max(deepest, db.count_waiting_jobs(conn))
                     counts = db.count_jobs_by_status(conn)
                 return driver.poll() is not None and sum(counts.values()) == ENTRIES == counts.get("succeeded", 0)

@@ -605,7 +605,7 @@ def test_review_shows_the_shorter_length_of_a_clip_rendered_with_jump_cuts(finis
     # depends on the words the model heard on this CPU
     clip = max(finished["summary"]["clips"], key=lambda c: c["end"] - c["start"])
     review.set_clip_render_options(settings, clip["clip_id"], remove_silences=True)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         row = db.get_clip(conn, clip["clip_id"])
     render.render_one(StageContext(settings, finished["episode_id"], {"aspects": ["9x16"]}, lambda f: None), row,
                       lambda f: None)

@@ -7,7 +7,7 @@ from pipeline import db, jobs
 
 
 def test_migrations_apply_once_and_use_wal(settings):
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.migrate(conn) == []   # already applied by connect()
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -23,7 +23,7 @@ def test_fresh_database_file_gets_every_migration(tmp_path):
 
 def test_job_progress_never_goes_backwards(settings, speech_video):
     _, job_id = jobs.create(settings, str(speech_video))
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.set_job_progress(conn, job_id, 0.5, 0.6, 10.0, time.time())
         db.set_job_progress(conn, job_id, 0.1, 0.2, 30.0, time.time())
         row = db.get_job(conn, job_id)
@@ -35,7 +35,7 @@ def test_cancel_of_queued_job_is_immediate_and_of_running_job_is_a_request(setti
     _, queued = jobs.create(settings, str(speech_video))
     _, running = jobs.create(settings, str(speech_video))
     _, between = jobs.create(settings, str(speech_video))
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.start_job(conn, running, time.time(), worker_id="host:1")
         db.start_job(conn, between, time.time(), worker_id="host:1")
         db.release_job(conn, between)   # its stage ended; the next one waits in the queue
@@ -48,7 +48,7 @@ def test_cancel_of_queued_job_is_immediate_and_of_running_job_is_a_request(setti
 
 def test_a_job_between_stages_is_claimed_once_without_a_new_attempt(settings, speech_video):
     _, job_id = jobs.create(settings, str(speech_video))
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         assert db.start_job(conn, job_id, time.time(), worker_id="host:1")
         assert not db.start_job(conn, job_id, time.time(), worker_id="host:2")   # held by host:1
         db.release_job(conn, job_id)
@@ -59,7 +59,7 @@ def test_a_job_between_stages_is_claimed_once_without_a_new_attempt(settings, sp
 
 def test_stage_rates_pool_recent_finished_runs(settings, speech_video):
     _, job_id = jobs.create(settings, str(speech_video))
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.add_event(conn, job_id, "transcribe", "finished", time.time(), seconds=10, media_seconds=100)
         db.add_event(conn, job_id, "transcribe", "finished", time.time(), seconds=30, media_seconds=100)
         db.add_event(conn, job_id, "render", "failed", time.time(), seconds=99, media_seconds=1)

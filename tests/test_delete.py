@@ -20,7 +20,7 @@ OPTIONS = {"max_clips": 1, "min_clip_seconds": 2, "max_clip_seconds": 3}
 
 
 def _count_rows(settings, episode_id) -> dict:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return {table: conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", (episode_id,)).fetchone()[0]
                 for table, column in (("episodes", "id"), ("jobs", "episode_id"), ("clips", "episode_id"),
                                       ("stage_checkpoints", "episode_id"))}
@@ -56,7 +56,7 @@ def test_hard_delete_removes_rows_and_files_and_leaves_other_episodes(settings, 
     episodes.delete(settings, finished_episode, hard=True)
     assert not folder.exists() and not list((settings.data_dir / "episodes").glob(".deleting-*"))
     assert set(_count_rows(settings, finished_episode).values()) == {0}
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM renders").fetchone()[0] == 0
         assert conn.execute("SELECT COUNT(*) FROM job_events WHERE job_id NOT IN (SELECT id FROM jobs)"
                             ).fetchone()[0] == 0

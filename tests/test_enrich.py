@@ -243,7 +243,7 @@ def test_enrich_stage_stores_enrichment_and_clips(settings, speech_video, speech
     ctx = StageContext(settings, episode_id, options, seen.append)
     enrich.run(ctx)
     expected, expected_clips = enrich.enrich_transcript(speech_transcript, settings, options)   # no audio.wav here
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         episode = db.get_episode(conn, episode_id)
         rows = db.list_clips(conn, episode_id)
     stored = json.loads(episode["enrichment_json"])

@@ -55,7 +55,7 @@ def items(*numbers):
 
 
 def feed_row(settings, feed_id):
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return db.get_feed(conn, feed_id)
 
 
@@ -83,7 +83,7 @@ def test_new_feed_starts_from_now_then_queues_exactly_the_new_entry_once_and_it_
     assert summary["source_metadata"]["original_url"] == server.url("/media/ep3.mp4")
     assert summary["download"]["downloaded_bytes"] == summary["download"]["total_bytes"] > 0
     assert job["progress"] == 1.0
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         assert json.loads(db.get_job(conn, job["job_id"])["options_json"]) == {"max_clips": 2}
     detail = feeds.get(settings, feed["feed_id"])
     assert [(e["entry_id"], e["job_id"]) for e in detail["entries"]][0] == ("guid-3", job["job_id"])

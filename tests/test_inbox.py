@@ -59,7 +59,7 @@ def test_a_file_is_picked_only_after_it_stops_growing_and_becomes_a_processed_ep
     summary = episodes.summary(settings, taken["episode_id"])
     assert summary["source_path"].endswith("source.mp4")
     assert probe(summary["source_path"]).duration == pytest.approx(3.0, abs=0.1)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         assert db.list_inbox_files(conn) == {}
 
 

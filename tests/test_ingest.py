@@ -44,7 +44,7 @@ def test_uploads_are_moved_out_of_the_uploads_folder(settings, tmp_path):
     ingest.run(ctx)
     assert ctx.source_path().exists() and not upload.exists() and not upload.parent.exists()
     ingest.run(ctx)   # idempotent: a second attempt finds the moved file
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         assert db.get_episode(conn, episode_id)["duration"] == pytest.approx(1.5, abs=0.1)
 
 

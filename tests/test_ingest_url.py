@@ -41,7 +41,7 @@ def stage_context(settings, episode_id, progress=lambda fraction: None) -> Stage
 
 
 def episode_row(settings, episode_id):
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return db.get_episode(conn, episode_id)
 
 

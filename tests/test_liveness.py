@@ -17,7 +17,7 @@ OTHER_HOST_WORKER = "another-machine:4242"   # judged by its heartbeat alone: no
 def _running_job(settings, worker_id: str = OTHER_HOST_WORKER) -> int:
     """A job claimed by a worker, as the runner leaves it while a stage runs."""
     now = time.time()
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         db.insert_episode(conn, "ep1", "", "path", "/nowhere.mp4", now)
         job_id = db.insert_job(conn, "ep1", 50, "{}", now)
         assert db.start_job(conn, job_id, now, worker_id)
@@ -49,7 +49,7 @@ def test_dashboard_and_reaper_judge_a_worker_by_the_same_setting(tmp_path, monke
     settings = use_config(tmp_path, monkeypatch, worker={"heartbeat_seconds": 5.0, "stale_after_seconds": stale_after})
     job_id = _running_job(settings)
     heard = time.time() - 45
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.worker_heartbeat(conn, OTHER_HOST_WORKER, heard, threads=2)
         db.touch_job(conn, job_id, heard)
     overview = jobs.queue_overview(settings)
@@ -65,7 +65,7 @@ def test_a_dead_process_on_this_host_is_gone_at_once(tmp_path, monkeypatch):
     finished = child.pid
     assert not workers.process_alive(finished)
     job_id = _running_job(settings, workers.worker_id(finished))
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         assert "has exited" in workers.lost(settings, db.get_job(conn, job_id), time.time())
         assert workers.lost(settings, {"worker_id": workers.worker_id(), "heartbeat_at": time.time(),
                                        "started_at": None}, time.time()) is None
@@ -73,7 +73,7 @@ def test_a_dead_process_on_this_host_is_gone_at_once(tmp_path, monkeypatch):
 
 def test_the_database_refuses_a_status_the_job_core_does_not_know(settings):
     job_id = None
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.insert_episode(conn, "ep1", "", "path", "/nowhere.mp4", time.time())
         job_id = db.insert_job(conn, "ep1", 50, "{}", time.time())
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
@@ -90,7 +90,7 @@ def test_the_database_refuses_a_status_the_job_core_does_not_know(settings):
 
 
 def test_a_transition_from_a_status_it_does_not_allow_changes_nothing(settings):
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.insert_episode(conn, "ep1", "", "path", "/nowhere.mp4", time.time())
         job_id = db.insert_job(conn, "ep1", 50, "{}", time.time())
         assert not db.finish_job(conn, job_id, states.SUCCEEDED, time.time())   # succeed needs running
@@ -108,7 +108,7 @@ def test_a_transition_from_a_status_it_does_not_allow_changes_nothing(settings):
 
 
 def test_a_retry_of_a_job_that_may_not_be_retried_names_its_status(settings):
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.insert_episode(conn, "ep1", "", "path", "/nowhere.mp4", time.time())
         job_id = db.insert_job(conn, "ep1", 50, "{}", time.time())
     with pytest.raises(Exception, match=r"is queued; only failed, cancelled or retrying jobs can be retried"):

@@ -221,7 +221,7 @@ def test_enrich_stage_with_an_llm_stores_its_clips(server, speech_video, speech_
     episode_id, _ = jobs.create(settings, str(speech_video))
     storage.write_text_atomic(storage.transcript_path(settings.data_dir, episode_id), json.dumps(speech_transcript))
     enrich.run(StageContext(settings, episode_id, {"min_clip_seconds": 8, "max_clip_seconds": 20}, lambda f: None))
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         stored = json.loads(db.get_episode(conn, episode_id)["enrichment_json"])
         rows = db.list_clips(conn, episode_id)
     assert stored["source"] == "llm" and stored["llm"]["model"] == "test-model"

@@ -32,7 +32,7 @@ def fast(tmp_path, monkeypatch):
 
 
 def _job(settings, job_id):
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return db.get_job(conn, job_id)
 
 
@@ -40,7 +40,7 @@ def _busy_on(settings, consumer, job_id, stage, least) -> bool:
     """Is the live consumer (not a row the killed one left behind) in ``stage`` of the job, at
     least ``least`` into it? Render runs as one unit per clip: look at the units."""
     mine = f":{consumer.pid}"
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         if stage == "render":
             return any(u["status"] == "running" and u["progress"] >= least and (u["worker_id"] or "").endswith(mine)
                        for u in db.list_units(conn, job_id))
@@ -87,7 +87,7 @@ def test_killed_consumer_jobs_resume_after_restart_without_redoing_or_duplicatin
         files = sorted(p.name for p in clip_dirs[0].iterdir())
         assert not [f for f in files if ".partial" in f], files
         assert set(summary["clips"][0]["renders"]) == set(VARIANTS)
-    with db.session(fast.app_db_path) as conn:
+    with db.session(fast.app_db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM renders").fetchone()[0] == 3 * len(VARIANTS)
 
 
@@ -217,7 +217,7 @@ def test_priorities_run_retries_then_interactive_then_feed_and_fifo_within_each(
 
 
 def _units(settings, job_id):
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return db.list_units(conn, job_id)
 
 
@@ -262,7 +262,7 @@ def test_reaper_fails_a_job_that_keeps_killing_its_worker(fast, tmp_path):
     video = mediagen.tone_video(tmp_path / "short.mp4", 1)
     _, job_id = jobs.create(fast, str(video))
     queue = runner.LocalQueue(fast)   # records what the reaper dispatches; nothing runs
-    with db.session(fast.app_db_path) as conn:
+    with db.session(fast.app_db) as conn:
         for _ in range(fast.worker.max_attempts):
             assert db.start_job(conn, job_id, time.time() - 100, worker_id="elsewhere:1")
             assert recovery.reap(fast, set(), set(), queue, now=time.time()) in ([job_id], [])
@@ -278,7 +278,7 @@ def test_reaper_giving_up_on_a_rerender_leaves_an_episode_with_clips_ready(fast,
     from pipeline.jobs import recovery, states
     video = mediagen.tone_video(tmp_path / "short.mp4", 1)
     episode_id, job_id = job_api.create(fast, str(video))
-    with db.session(fast.app_db_path) as conn:
+    with db.session(fast.app_db) as conn:
         for stage in states.STAGES:
             db.mark_stage_done(conn, episode_id, stage, time.time())
         for _ in range(fast.worker.max_attempts):
@@ -293,7 +293,7 @@ def test_reaper_ends_a_cancelled_job_whose_worker_died_and_settles_its_episode(f
     from pipeline.jobs import recovery
     video = mediagen.tone_video(tmp_path / "short.mp4", 1)
     episode_id, job_id = jobs.create(fast, str(video))
-    with db.session(fast.app_db_path) as conn:
+    with db.session(fast.app_db) as conn:
         assert db.start_job(conn, job_id, time.time() - 100, worker_id="elsewhere:1")
         db.set_episode_status(conn, episode_id, "processing", time.time())   # as the runner does on a claim
     jobs.cancel(fast, job_id)   # asked while running: the (dead) worker would have seen it

@@ -40,7 +40,7 @@ def episode(settings, tmp_path):
     transcript = {"segments": [{"text": "words", "start": 0.0, "end": 6.0, "words": words(0.0, 6.0)}]}
     storage.transcript_path(fast.data_dir, episode_id).write_text(json.dumps(transcript), encoding="utf-8")
     now = time.time()
-    with db.session(fast.app_db_path) as conn, db.transaction(conn):
+    with db.session(fast.app_db) as conn, db.transaction(conn):
         db.insert_episode(conn, episode_id, "Test", "path", str(source), now)
         db.set_episode_source(conn, episode_id, "source.mp4", info.duration, json.dumps(info.to_dict()), now)
         db.replace_clips(conn, episode_id, [
@@ -87,7 +87,7 @@ def test_a_clip_whose_renders_were_deleted_is_the_only_one_rendered_again(episod
     settings, episode_id, _ = episode
     render.run(context(settings, episode_id, []))
     first, third = outputs(settings, episode_id, "c1"), outputs(settings, episode_id, "c3")
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):   # what a trim in the review page does
+    with db.session(settings.app_db) as conn, db.transaction(conn):   # what a trim in the review page does
         db.delete_clip_renders(conn, "c3")
     for path in storage.clip_dir(settings.data_dir, episode_id, "c3").glob("*.mp4"):
         path.unlink()

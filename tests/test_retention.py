@@ -33,7 +33,7 @@ def _age(settings, episode_id: str, days: float, what: str = "jobs") -> None:
     sql = {"jobs": "UPDATE jobs SET finished_at = ? WHERE episode_id = ?",
            "deleted": "UPDATE episodes SET deleted_at = ? WHERE id = ?",
            "clips": "UPDATE clips SET edited_at = ? WHERE episode_id = ?"}[what]
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         conn.execute(sql, (at, episode_id))
 
 
@@ -43,7 +43,7 @@ def _files(settings) -> dict[str, int]:
 
 
 def _rows(settings) -> dict[str, int]:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("episodes", "jobs", "job_events", "clips", "renders", "stage_checkpoints",
                           "retention_deletions", "job_event_summaries")}
@@ -75,7 +75,7 @@ def library(tmp_path_factory, speech_video):
     clips = episodes.summary(settings, main)["clips"]
     assert len(clips) >= 3 and all(c["renders"] for c in clips)
     review.set_clip_status(settings, clips[0]["clip_id"], "approved")
-    with db.session(settings.app_db_path) as conn:   # rejected long ago, from before rejects dropped renders at once
+    with db.session(settings.app_db) as conn:   # rejected long ago, from before rejects dropped renders at once
         for clip in clips[1:3]:
             db.set_clip_review_status(conn, clip["clip_id"], "rejected", time.time())
     retention.pin_clip(settings, clips[2]["clip_id"])
@@ -133,7 +133,7 @@ def test_dry_run_lists_exactly_the_policy_then_cleanup_deletes_exactly_that(libr
     for episode_id in (library["recent"], library["pinned"]):
         assert next(storage.episode_dir(settings.data_dir, episode_id).glob("source.*")).is_file()
 
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         job_id = episodes.summary(settings, main)["job_ids"][0]
         summary = db.get_event_summary(conn, job_id)
         assert summary is not None and json.loads(summary["stages_json"]).keys() >= {"transcribe", "render"}
@@ -158,7 +158,7 @@ def test_a_cleaned_upload_must_be_uploaded_again_and_compacted_events_keep_the_r
         upload = jobs.save_upload(settings, "talk.mp4", data)
     episode_id = _run(settings, upload, source_kind="upload")
     _age(settings, episode_id, 2)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         rates, durations = db.stage_rates(conn), [dict(r) for r in db.stage_durations(conn)]
     out = subprocess.run([sys.executable, "-m", "pipeline", "stats", "--json"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
@@ -179,7 +179,7 @@ def test_a_cleaned_upload_must_be_uploaded_again_and_compacted_events_keep_the_r
     assert sorted(d["kind"] for d in json.loads(out.stdout)["deletions"]) == ["audio", "job_events", "source"]
     assert frees["by_kind"]["source"]["items"] == 1 and disk.usage(policy)["source"] == 0
     assert {i["kind"] for i in cleaned["deleted"]} == {"source", "audio", "job_events"}
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         assert db.stage_rates(conn) == rates and [dict(r) for r in db.stage_durations(conn)] == durations
         job_id = episodes.summary(settings, episode_id)["job_ids"][0]
         assert db.get_event_summary(conn, job_id)["events"] > len(db.list_events(conn, job_id)) > 0

@@ -37,7 +37,7 @@ def episode(settings, speech_video, speech_transcript):
     ingest.run(ctx)
     storage.write_text_atomic(ctx.transcript_path(), json.dumps(speech_transcript))
     enrich.run(ctx)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         for stage in ("ingest", "extract_audio", "transcribe", "enrich", "render"):
             db.mark_stage_done(conn, episode_id, stage, time.time())
         assert db.start_job(conn, job_id, time.time(), "test:1")   # a job succeeds only from running
@@ -46,7 +46,7 @@ def episode(settings, speech_video, speech_transcript):
 
 
 def clips_of(settings, episode_id):
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return db.list_clips(conn, episode_id)
 
 
@@ -55,7 +55,7 @@ def fake_render(settings, episode_id, clip_id):
     path = storage.clip_dir(settings.data_dir, episode_id, clip_id) / "clean_9x16.mp4"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\x00" * 100)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.record_render(conn, clip_id, "clean_9x16", str(path.relative_to(settings.data_dir)), 1080, 1920, 10.0,
                          100, time.time())
     return path
@@ -92,7 +92,7 @@ def test_trim_snaps_to_words_drops_renders_and_queues_a_render_job(settings, epi
     assert abs(trimmed["start"] - 6.6) < 0.5 and abs(trimmed["end"] - 16.3) < 0.5
     assert trimmed["renders"] == {} and not rendered.exists()
     (job_id,) = queue.dispatched
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         job = db.get_job(conn, job_id)
         done = db.completed_stages(conn, episode)
     assert job["episode_id"] == episode and job["status"] == "queued"
@@ -156,7 +156,7 @@ def test_enrichment_edits_are_validated_and_saved(settings, episode):
                                                                                               "speed"],
                                       chapters=[{"start": 0, "title": "Plan"}, {"start": 14.26, "title": "Tests"}])
     assert edited["title"] == "Three lessons" and edited["keywords"] == ["testing", "speed"]
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         row = db.get_episode(conn, episode)
     assert row["title"] == "Three lessons"
     assert json.loads(row["enrichment_json"])["chapters"][1] == {"start": 14.26, "title": "Tests"}

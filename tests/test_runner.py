@@ -115,5 +115,5 @@ def test_audio_only_episode_renders_all_variants_over_a_background(settings, tmp
         assert info.duration == pytest.approx(clip["end"] - clip["start"], abs=0.5)
     stages = [stage for stage, kind in events_of(settings, job_id) if kind == "finished"]
     assert stages == ["ingest", "extract_audio", "transcribe", "enrich", "render"]
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         assert db.stage_rates(conn).keys() == set(stages)

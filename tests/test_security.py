@@ -75,7 +75,7 @@ def nothing_written(settings, episodes: int = 0) -> bool:
     files = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
     if not settings.app_db_path.exists():
         return files == []
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return files == [] and len(db.list_episodes(conn)) == episodes
 
 
@@ -277,7 +277,7 @@ def test_hub_models_download_only_when_allowed_and_model_folders_only_from_the_m
 def deliver_once(settings, server) -> tuple:
     """One real delivery of a recorded body to the local receiver; returns (request, delivery JSON)."""
     _, job_id = jobs.create(settings, "https://example.com/hooked.mp3")
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         delivery_id = db.insert_webhook_delivery(conn, job_id, server.url("/hook"), "job.succeeded",
                                                  b'{"event": "job.succeeded", "job": {"job_id": 1}}', 0.0)
     assert webhooks.attempt(settings, delivery_id) is None

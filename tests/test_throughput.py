@@ -25,12 +25,12 @@ def fast(tmp_path, monkeypatch):
 
 
 def _units(settings, job_id):
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return [dict(u) for u in db.list_units(conn, job_id)]
 
 
 def _events(settings, job_id):
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return [dict(e) for e in db.list_events(conn, job_id)]
 
 
@@ -77,7 +77,7 @@ def test_clips_render_as_parallel_units_on_two_workers_with_their_share_of_threa
     clip_events = [e for e in events if e["kind"] == "clip_finished"]
     assert len(clip_events) == 3 and {e["host"] for e in clip_events} == {workers.HOST}
     assert sum(1 for e in events if e["kind"] == "finished" and e["stage"] == "render") == 1
-    with db.session(fast.app_db_path) as conn:
+    with db.session(fast.app_db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM renders").fetchone()[0] == 3 * len(VARIANTS)
         rates = db.stage_rates(conn, workers.HOST)
     assert {e["cpu_share"] for e in clip_events} == {threads.machine_share(2)}   # each clip had its share
@@ -121,7 +121,7 @@ def _rework_here(settings, episode_id: str, from_stage: str) -> int:
 def test_a_failing_clip_fails_the_job_after_the_others_render_and_a_retry_renders_only_it(fast, speech_video):
     episode_id, job_id = jobs.create(fast, str(speech_video), options=THREE_CLIPS)
     assert runner.run_job(fast, job_id) == "succeeded", jobs.get(fast, job_id)["error"]
-    with db.session(fast.app_db_path) as conn:
+    with db.session(fast.app_db) as conn:
         clips = db.list_clips(conn, episode_id)
         broken, other = clips[0], clips[1]
         db.set_clip_bounds(conn, broken["id"], 500.0, 510.0, time.time())   # outside the 40 s media
@@ -137,7 +137,7 @@ def test_a_failing_clip_fails_the_job_after_the_others_render_and_a_retry_render
     other_files = list(storage.clip_dir(fast.data_dir, episode_id, other["id"]).glob("*.mp4"))
     assert len(other_files) == len(VARIANTS) and all(probe(f).duration > 4 for f in other_files)
 
-    with db.session(fast.app_db_path) as conn:
+    with db.session(fast.app_db) as conn:
         db.set_clip_bounds(conn, broken["id"], 2.0, 9.0, time.time())
     before = len(_events(fast, redo))
     jobs.retry(fast, redo, lambda job_id, priority: "in-process")
@@ -155,7 +155,7 @@ def test_cancel_during_the_fan_out_stops_the_running_clip_and_drops_the_queued_o
     slow = use_config(tmp_path, monkeypatch, render={"preset": "veryfast"})
     episode_id, job_id = jobs.create(slow, str(speech_video), options=THREE_CLIPS)
     assert runner.run_job(slow, job_id) == "succeeded"
-    with db.session(slow.app_db_path) as conn:
+    with db.session(slow.app_db) as conn:
         for clip in db.list_clips(conn, episode_id):
             db.delete_clip_renders(conn, clip["id"])
     redo = _rework_here(slow, episode_id, "render")
@@ -179,7 +179,7 @@ def test_a_job_between_stages_is_cancelled_at_once(fast, speech_video):
     assert [task[3:] for task in queue.tasks] == [("stage", job_id)]
     assert jobs.cancel(fast, job_id)["status"] == "cancelled"
     assert runner.run_stage(fast, job_id, queue) == "cancelled"   # the queued task finds nothing to do
-    with db.session(fast.app_db_path) as conn:
+    with db.session(fast.app_db) as conn:
         assert db.completed_stages(conn, episode_id) == {"ingest"}
         assert db.get_episode(conn, episode_id)["status"] == "new"
 
@@ -195,7 +195,7 @@ def test_queued_jobs_get_a_start_and_done_forecast_from_learned_rates(fast, spee
     assert forecasts[0][0] == 0   # no worker busy: the first starts now
     for (start, done), (next_start, _) in zip(forecasts, forecasts[1:], strict=False):
         assert done > start and next_start == pytest.approx(done, abs=0.2)   # one worker slot: one after another
-    with db.session(fast.app_db_path) as conn:
+    with db.session(fast.app_db) as conn:
         rates = db.stage_rates(conn, workers.HOST)
         assert db.get_episode(conn, db.get_job(conn, waiting[0])["episode_id"])["duration"] == pytest.approx(
             probe(speech_video).duration)   # the file's header length, known before ingest

@@ -35,7 +35,7 @@ def names_speech(tmp_path_factory):
 
 
 def stored_options(settings, job_id: int) -> dict:
-    conn = db.connect(settings.app_db_path)
+    conn = db.connect(settings.app_db)
     try:
         return json.loads(db.get_job(conn, job_id)["options_json"])
     finally:

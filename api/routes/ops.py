@@ -28,7 +28,7 @@ def healthz():
 def readyz(settings: SettingsDep):
     checks = {}
     try:
-        with db.session(settings.app_db_path) as conn:
+        with db.session(settings.app_db) as conn:
             conn_ok = db.last_event_id(conn) >= 0
         checks["database"] = {"ok": conn_ok}
     except Exception as exc:   # any failure to read the DB means not ready, and says why

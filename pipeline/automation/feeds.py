@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 
 from pipeline import db, jobs
@@ -45,20 +44,20 @@ def add(settings: Settings, url: str, options: dict | None = None, backfill: int
         raise BadInput("Backfill is a number of recent entries to process, 0 or more.")
     options = job_options.validate(settings, options)
     key = download.source_key(url)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         existing = db.get_feed_by_key(conn, key)
     if existing is not None:
         raise BadInput(f"This feed is already followed as feed {existing['id']}.")
     listing = download.list_entries(url, settings)
     now = time.time()
     try:
-        with db.session(settings.app_db_path) as conn, db.transaction(conn):
+        with db.session(settings.app_db) as conn, db.transaction(conn):
             next_check = now if backfill else now + interval_minutes * 60
             feed_id = db.insert_feed(conn, url, key, listing.title, listing.kind, json.dumps(options),
                                      interval_minutes, next_check, now)
             for entry in listing.entries[backfill:]:
                 db.claim_feed_entry(conn, feed_id, entry.entry_id, entry.url, entry.title, entry.published_at, now)
-    except sqlite3.IntegrityError:   # added by someone else while we were reading it
+    except db.IntegrityError:   # added by someone else while we were reading it
         raise BadInput("This feed is already followed.") from None
     log.info("following feed %s (%s): %d entries, backfill %d", feed_id, url, len(listing.entries), backfill)
     if dispatch is not None and backfill:
@@ -69,7 +68,7 @@ def add(settings: Settings, url: str, options: dict | None = None, backfill: int
 def check_due(settings: Settings, dispatch: jobs.Dispatch, now: float | None = None) -> list[dict]:
     """Check every feed whose time has come; one failing feed never stops the others."""
     now = time.time() if now is None else now
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         due = db.due_feed_ids(conn, now)
     results = []
     for feed_id in due:
@@ -97,7 +96,7 @@ def check_feed(settings: Settings, feed_id: int, dispatch: jobs.Dispatch, now: f
     try:
         listing = download.list_entries(feed["url"], settings)
         options = json.loads(feed["options_json"] or "{}")
-        with db.session(settings.app_db_path) as conn:
+        with db.session(settings.app_db) as conn:
             seen = db.seen_feed_entry_ids(conn, feed_id)
         for entry in reversed(listing.entries):
             if entry.entry_id in seen:
@@ -110,7 +109,7 @@ def check_feed(settings: Settings, feed_id: int, dispatch: jobs.Dispatch, now: f
     except Exception as exc:   # recorded on the feed with a back-off; the next feed is still checked
         return _record_failure(settings, feed, exc, queued, now)
     next_check = now + (BACKLOG_RECHECK_SECONDS if waiting else feed["interval_minutes"] * 60)
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         db.set_feed_checked(conn, feed_id, listing.title, next_check, now)
     if queued or waiting:
         log.info("feed %s: queued jobs %s; %d entries wait for room in the queue", feed_id, queued, waiting)
@@ -124,7 +123,7 @@ def _enqueue_entry(settings: Settings, feed_id: int, entry: download.Entry, opti
                    dispatch: jobs.Dispatch, now: float) -> int | None:
     """Claim the entry, then create and queue its job; None when it was seen before or cannot be queued,
     ``_QUEUE_FULL`` when the queue is at ``worker.max_queued_jobs`` (checked in the claim's transaction)."""
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         if backlog.full(settings, conn):
             return _QUEUE_FULL
         if not db.claim_feed_entry(conn, feed_id, entry.entry_id, entry.url, entry.title, entry.published_at, now):
@@ -138,10 +137,10 @@ def _enqueue_entry(settings: Settings, feed_id: int, entry: download.Entry, opti
     except BadInput as exc:
         note = str(exc)
     except Exception:   # nothing was created: release the claim so the next check tries again
-        with db.session(settings.app_db_path) as conn:
+        with db.session(settings.app_db) as conn:
             db.delete_feed_entry(conn, feed_id, entry.entry_id)
         raise
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.set_feed_entry_job(conn, feed_id, entry.entry_id, episode_id, job_id, note)
     if job_id is not None:
         jobs.submit(settings, job_id, dispatch)
@@ -152,20 +151,20 @@ def _record_failure(settings: Settings, feed, exc: Exception, queued: list[int],
     failures = feed["failures"] + 1
     delay = Backoff(feed["interval_minutes"] * 60, cap=MAX_BACKOFF_SECONDS).delay(failures)
     message = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         db.set_feed_failed(conn, feed["id"], message, now + delay, now)
     log.warning("feed %s failed (%d in a row), next check in %.0f min: %s", feed["id"], failures, delay / 60, message)
     return {"feed_id": feed["id"], "queued": queued, "waiting": 0, "error": message}
 
 
 def list_feeds(settings: Settings) -> list[dict]:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return [to_json(row) for row in db.list_feeds(conn)]
 
 
 def get(settings: Settings, feed_id: int, entries: int = 20) -> dict:
     """One feed with its most recent entries."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         row = next((r for r in db.list_feeds(conn) if r["id"] == feed_id), None)
         if row is None:
             raise BadInput(f"There is no feed {feed_id}.")
@@ -179,7 +178,7 @@ def get(settings: Settings, feed_id: int, entries: int = 20) -> dict:
 def remove(settings: Settings, feed_id: int) -> dict:
     """Stop following a feed; episodes it created are kept."""
     feed = get(settings, feed_id, entries=0)
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         db.delete_feed(conn, feed_id)
     return dict(feed, removed=True)
 
@@ -194,7 +193,7 @@ def to_json(row) -> dict:
 
 
 def _require(settings: Settings, feed_id: int):
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         feed = db.get_feed(conn, feed_id)
     if feed is None:
         raise BadInput(f"There is no feed {feed_id}.")

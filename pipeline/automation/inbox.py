@@ -45,7 +45,7 @@ def scan(settings: Settings, dispatch: jobs.Dispatch, now: float | None = None) 
     now = time.time() if now is None else now
     folder = inbox_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         known = db.list_inbox_files(conn)
     present, results = set(), []
     for path in sorted(folder.iterdir()):
@@ -55,7 +55,7 @@ def scan(settings: Settings, dispatch: jobs.Dispatch, now: float | None = None) 
         present.add(path.name)
         seen = known.get(path.name)
         if seen is None or (seen["size"], seen["mtime_ns"]) != (stat.st_size, stat.st_mtime_ns):
-            with db.session(settings.app_db_path) as conn:   # new, or still changing: start the clock again
+            with db.session(settings.app_db) as conn:   # new, or still changing: start the clock again
                 db.upsert_inbox_file(conn, path.name, stat.st_size, stat.st_mtime_ns, now)
             continue
         if now - seen["stable_since"] < settings.inbox.stable_seconds:
@@ -66,7 +66,7 @@ def scan(settings: Settings, dispatch: jobs.Dispatch, now: float | None = None) 
             log.exception("inbox: could not take %s", path.name)
             continue
         present.discard(path.name)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         for name in set(known) - present:
             db.delete_inbox_file(conn, name)
     return results

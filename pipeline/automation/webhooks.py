@@ -98,7 +98,7 @@ def notify_job_finished(settings: Settings, job_id: int) -> list[threading.Threa
 
 def urls_for(settings: Settings, job_id: int) -> tuple[str, ...]:
     """The configured URLs plus the job's own ``webhook_url`` option (submitted through the API, say)."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         row = db.get_job(conn, job_id)
     own = json.loads(row["options_json"] or "{}").get("webhook_url") if row is not None else None
     return tuple(dict.fromkeys((*settings.webhooks.urls, *((own,) if own else ()))))
@@ -114,7 +114,7 @@ def record(settings: Settings, job_id: int) -> list[int]:
                "sent_at": jobs.iso(time.time())}
     payload = without_server_paths(payload, settings.data_dir)
     body = json.dumps(payload, sort_keys=True).encode("utf-8")
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         return [db.insert_webhook_delivery(conn, job_id, url, event, body, time.time())
                 for url in urls_for(settings, job_id)]
 
@@ -131,7 +131,7 @@ def deliver(settings: Settings, delivery_id: int) -> None:
 def deliver_due(settings: Settings, now: float | None = None) -> int:
     """One attempt for every pending delivery whose time has come (after a restart, say)."""
     now = time.time() if now is None else now
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         due = db.due_webhook_delivery_ids(conn, now)
     for delivery_id in due:
         attempt(settings, delivery_id, now)
@@ -141,7 +141,7 @@ def deliver_due(settings: Settings, now: float | None = None) -> int:
 def attempt(settings: Settings, delivery_id: int, now: float | None = None) -> float | None:
     """POST once if the delivery is due (at ``now``) and pending; return when to try again, or None if finished."""
     now = time.time() if now is None else now
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         row = db.claim_webhook_delivery(conn, delivery_id, now + LEASE_SECONDS, now)
     if row is None:
         return None   # delivered, failed for good, or taken by another process
@@ -157,7 +157,7 @@ def attempt(settings: Settings, delivery_id: int, now: float | None = None) -> f
         result = "failed"
     else:
         result = "pending"
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         db.record_webhook_attempt(conn, delivery_id, number, status, error, seconds, time.time())
         db.set_webhook_delivery_result(conn, delivery_id, result, error, next_at, time.time(), signed)
     log.info("webhook %s to %s attempt %d: %s", delivery_id, row["url"], number, error or "delivered")
@@ -188,7 +188,7 @@ def _post(settings: Settings, row) -> tuple[int | None, str | None, bool]:
 
 def deliveries(settings: Settings, job_id: int) -> list[dict]:
     """Every delivery of a job with its attempts (for the job detail view)."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         rows = db.list_webhook_deliveries(conn, job_id)
         attempts = {row["id"]: db.list_webhook_attempts(conn, row["id"]) for row in rows}
     return [{"delivery_id": row["id"], "url": row["url"], "event": row["event"], "status": row["status"],

@@ -6,8 +6,8 @@ import sqlite3
 
 
 def insert_api_key(conn, name: str, prefix: str, key_hash: str, now: float) -> int:
-    return conn.execute("INSERT INTO api_keys (name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?)",
-                        (name, prefix, key_hash, now)).lastrowid
+    return conn.execute("INSERT INTO api_keys (name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+                        (name, prefix, key_hash, now)).fetchone()[0]
 
 
 def list_api_keys(conn) -> list[sqlite3.Row]:
@@ -30,8 +30,8 @@ def active_api_key_count(conn) -> int:
 
 def claim_idempotency_key(conn, client: str, key: str, request_hash: str, now: float) -> sqlite3.Row | None:
     """Claim ``key`` for a request; returns None when claimed now, else the row of the earlier request."""
-    cursor = conn.execute("INSERT OR IGNORE INTO idempotency_keys (client, key, request_hash, created_at)"
-                          " VALUES (?, ?, ?, ?)", (client, key, request_hash, now))
+    cursor = conn.execute("INSERT INTO idempotency_keys (client, key, request_hash, created_at)"
+                          " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", (client, key, request_hash, now))
     if cursor.rowcount == 1:
         return None
     return conn.execute("SELECT * FROM idempotency_keys WHERE client = ? AND key = ?", (client, key)).fetchone()

@@ -9,9 +9,9 @@ def insert_feed(conn, url: str, source_key: str, title: str, kind: str, options_
                 interval_minutes: int, next_check_at: float, now: float) -> int:
     cursor = conn.execute(
         "INSERT INTO feeds (url, source_key, title, kind, options_json, interval_minutes, next_check_at,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (url, source_key, title, kind, options_json, interval_minutes, next_check_at, now))
-    return cursor.lastrowid
+    return cursor.fetchone()[0]
 
 
 def get_feed(conn, feed_id: int) -> sqlite3.Row | None:
@@ -53,8 +53,8 @@ def claim_feed_entry(conn, feed_id: int, entry_id: str, url: str, title: str, pu
                      now: float) -> bool:
     """Record an entry as seen; False if it already was (the UNIQUE key makes this the one gate)."""
     cursor = conn.execute(
-        "INSERT OR IGNORE INTO feed_entries (feed_id, entry_id, url, title, published_at, seen_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)", (feed_id, entry_id, url, title, published_at, now))
+        "INSERT INTO feed_entries (feed_id, entry_id, url, title, published_at, seen_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (feed_id, entry_id, url, title, published_at, now))
     return cursor.rowcount == 1
 
 
@@ -89,8 +89,8 @@ def delete_inbox_file(conn, name: str) -> None:
 
 def insert_webhook_delivery(conn, job_id: int, url: str, event: str, body: bytes, now: float) -> int:
     cursor = conn.execute("INSERT INTO webhook_deliveries (job_id, url, event, body, next_attempt_at, created_at)"
-                          " VALUES (?, ?, ?, ?, ?, ?)", (job_id, url, event, body, now, now))
-    return cursor.lastrowid
+                          " VALUES (?, ?, ?, ?, ?, ?) RETURNING id", (job_id, url, event, body, now, now))
+    return cursor.fetchone()[0]
 
 
 def claim_webhook_delivery(conn, delivery_id: int, lease_until: float, now: float) -> sqlite3.Row | None:

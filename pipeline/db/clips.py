@@ -7,7 +7,7 @@ import sqlite3
 
 def clip_totals(conn, episode_id: str) -> tuple[float, int]:
     """Total length and number of the episode's clips that are not rejected."""
-    row = conn.execute("SELECT COALESCE(SUM(end - start), 0), COUNT(*) FROM clips WHERE episode_id = ?"
+    row = conn.execute("SELECT COALESCE(SUM(\"end\" - start), 0), COUNT(*) FROM clips WHERE episode_id = ?"
                        " AND status != 'rejected'", (episode_id,)).fetchone()
     return row[0], row[1]
 
@@ -19,8 +19,10 @@ def list_clips(conn, episode_id: str) -> list[sqlite3.Row]:
 def record_render(conn, clip_id: str, variant: str, path: str, width: int, height: int,
                   duration: float, size_bytes: int, now: float) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO renders (clip_id, variant, path, width, height, duration, size_bytes, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (clip_id, variant, path, width, height, duration, size_bytes, now))
+        "INSERT INTO renders (clip_id, variant, path, width, height, duration, size_bytes, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (clip_id, variant) DO UPDATE SET path = excluded.path,"
+        " width = excluded.width, height = excluded.height, duration = excluded.duration,"
+        " size_bytes = excluded.size_bytes, created_at = excluded.created_at", (clip_id, variant, path, width, height, duration, size_bytes, now))
 
 
 def list_renders(conn, episode_id: str) -> list[sqlite3.Row]:
@@ -35,7 +37,7 @@ def replace_clips(conn, episode_id: str, clips: list[dict], now: float) -> None:
     """
     conn.execute("DELETE FROM clips WHERE episode_id = ?", (episode_id,))
     conn.executemany(
-        "INSERT INTO clips (id, episode_id, position, start, end, score, title, reason, source, hashtags_json,"
+        "INSERT INTO clips (id, episode_id, position, start, \"end\", score, title, reason, source, hashtags_json,"
         " score_detail_json, created_at) VALUES (:id, :episode_id, :position, :start, :end, :score, :title,"
         " :reason, :source, :hashtags_json, :score_detail_json, :created_at)",
         [{"source": "heuristic", "hashtags_json": "[]", "score_detail_json": None, **clip,
@@ -51,7 +53,7 @@ def set_clip_review_status(conn, clip_id: str, status: str, now: float) -> None:
 
 
 def set_clip_bounds(conn, clip_id: str, start: float, end: float, now: float) -> None:
-    conn.execute("UPDATE clips SET start = ?, end = ?, edited_at = ? WHERE id = ?", (start, end, now, clip_id))
+    conn.execute("UPDATE clips SET start = ?, \"end\" = ?, edited_at = ? WHERE id = ?", (start, end, now, clip_id))
 
 
 def set_clip_render_choices(conn, clip_id: str, reframe: str | None, caption_style: str | None,
@@ -76,8 +78,10 @@ def delete_clip_renders(conn, clip_id: str) -> None:
 def record_episode_render(conn, episode_id: str, kind: str, path: str, width: int, height: int,
                           duration: float, size_bytes: int, now: float) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO episode_renders (episode_id, kind, path, width, height, duration, size_bytes,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO episode_renders (episode_id, kind, path, width, height, duration, size_bytes,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (episode_id, kind) DO UPDATE SET"
+        " path = excluded.path, width = excluded.width, height = excluded.height, duration = excluded.duration,"
+        " size_bytes = excluded.size_bytes, created_at = excluded.created_at",
         (episode_id, kind, path, width, height, duration, size_bytes, now))
 
 

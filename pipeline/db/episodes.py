@@ -22,7 +22,7 @@ def list_episodes(conn, limit: int = 200, include_deleted: bool = False, search:
     return conn.execute(
         "SELECT e.*, (SELECT COUNT(*) FROM clips c WHERE c.episode_id = e.id) AS clip_count"
         " FROM episodes e WHERE (? OR e.deleted_at IS NULL)"
-        " AND (? IS NULL OR e.title LIKE ? OR e.source_uri LIKE ? OR e.id = ?)"
+        " AND (? IS NULL OR lower(e.title) LIKE lower(?) OR lower(e.source_uri) LIKE lower(?) OR e.id = ?)"
         " ORDER BY e.created_at DESC LIMIT ?", (include_deleted, pattern, pattern, pattern, search, limit)).fetchall()
 
 
@@ -74,7 +74,7 @@ def set_episode_title_if_empty(conn, episode_id: str, title: str, now: float) ->
 def typical_media_seconds(conn, recent: int = 20) -> float | None:
     """Mean duration of the last ``recent`` episodes with a known duration (for jobs not yet probed)."""
     row = conn.execute("SELECT AVG(duration) AS seconds FROM (SELECT duration FROM episodes WHERE duration > 0"
-                       " ORDER BY created_at DESC LIMIT ?)", (recent,)).fetchone()
+                       " ORDER BY created_at DESC LIMIT ?) AS recent", (recent,)).fetchone()
     return row["seconds"]
 
 
@@ -84,7 +84,8 @@ def completed_stages(conn, episode_id: str) -> set[str]:
 
 
 def mark_stage_done(conn, episode_id: str, stage: str, now: float) -> None:
-    conn.execute("INSERT OR REPLACE INTO stage_checkpoints (episode_id, stage, finished_at) VALUES (?, ?, ?)",
+    conn.execute("INSERT INTO stage_checkpoints (episode_id, stage, finished_at) VALUES (?, ?, ?)"
+                 " ON CONFLICT (episode_id, stage) DO UPDATE SET finished_at = excluded.finished_at",
                  (episode_id, stage, now))
 
 
@@ -126,7 +127,7 @@ def page_episodes(conn, limit: int, include_deleted: bool = False, search: str =
     return conn.execute(
         "SELECT e.*, (SELECT COUNT(*) FROM clips c WHERE c.episode_id = e.id) AS clip_count"
         " FROM episodes e WHERE (? OR e.deleted_at IS NULL)"
-        " AND (? IS NULL OR e.title LIKE ? OR e.source_uri LIKE ? OR e.id = ?)"
+        " AND (? IS NULL OR lower(e.title) LIKE lower(?) OR lower(e.source_uri) LIKE lower(?) OR e.id = ?)"
         " AND (? IS NULL OR (e.created_at, e.id) < (SELECT created_at, id FROM episodes WHERE id = ?))"
         " ORDER BY e.created_at DESC, e.id DESC LIMIT ?",
         (include_deleted, pattern, pattern, pattern, search, after_id, after_id, limit)).fetchall()

@@ -1,7 +1,8 @@
 """Job events in id order for the live event stream, and the running jobs' progress beside them.
 
-Rows of ``job_events`` get their ids in commit order (SQLite has one writer at a time), so
-"every event after id N" read again later never skips one and never repeats one.
+Rows of ``job_events`` get their ids in commit order (SQLite has one writer at a time; on PostgreSQL
+every insert into ``job_events`` holds the write lock, see ``events.add_event``), so "every event
+after id N" read again later never skips one and never repeats one.
 """
 
 from __future__ import annotations

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 
+from pipeline.db.connection import serialised
+
 
 def add_event(conn, job_id: int, stage: str | None, kind: str, now: float, message: str | None = None,
               seconds: float | None = None, media_seconds: float | None = None, host: str | None = None,
               cpu_share: float | None = None) -> None:
-    conn.execute("INSERT INTO job_events (job_id, stage, kind, message, seconds, media_seconds, created_at, host,"
-                 " cpu_share) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (job_id, stage, kind, message, seconds, media_seconds, now, host, cpu_share))
+    """Append to a job's history. Inserted under the write lock (``serialised``), so event ids are
+    in commit order on PostgreSQL too, which the event stream's "after id N" relies on."""
+    with serialised(conn):
+        conn.execute("INSERT INTO job_events (job_id, stage, kind, message, seconds, media_seconds, created_at, host,"
+                     " cpu_share) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (job_id, stage, kind, message, seconds, media_seconds, now, host, cpu_share))
 
 
 def list_events(conn, job_id: int) -> list[sqlite3.Row]:
@@ -32,7 +37,7 @@ def stage_rates(conn, host: str | None = None, recent: int = 20) -> dict[str, fl
             "SELECT SUM(seconds * COALESCE(cpu_share, 1.0)) / SUM(media_seconds) FROM ("
             " SELECT seconds, media_seconds, cpu_share FROM job_events"
             " WHERE kind = ? AND stage = ? AND (? IS NULL OR host = ?) AND media_seconds > 0 AND seconds IS NOT NULL"
-            " ORDER BY id DESC LIMIT ?)", (kind, stage, only_host, only_host, recent)).fetchone()[0]
+            " ORDER BY id DESC LIMIT ?) AS runs", (kind, stage, only_host, only_host, recent)).fetchone()[0]
 
     rates = {}
     for stage in finished_stages(conn):

@@ -26,8 +26,8 @@ def _move(conn, table: str, row_id: int, transition: Transition, assignments: st
 
 def insert_job(conn, episode_id: str, priority: int, options_json: str, now: float, max_attempts: int = 4) -> int:
     cursor = conn.execute("INSERT INTO jobs (episode_id, priority, options_json, created_at, max_attempts)"
-                          " VALUES (?, ?, ?, ?, ?)", (episode_id, priority, options_json, now, max_attempts))
-    return cursor.lastrowid
+                          " VALUES (?, ?, ?, ?, ?) RETURNING id", (episode_id, priority, options_json, now, max_attempts))
+    return cursor.fetchone()[0]
 
 
 def set_job_task_id(conn, job_id: int, task_id: str) -> None:
@@ -47,7 +47,7 @@ def list_jobs(conn, status: str | None = None, limit: int = 100, search: str = "
     pattern = f"%{search}%" if search else None
     return conn.execute(
         _JOB_VIEW + " WHERE (? IS NULL OR j.status = ?)"
-        " AND (? IS NULL OR e.title LIKE ? OR e.source_uri LIKE ? OR e.id = ? OR CAST(j.id AS TEXT) = ?)"
+        " AND (? IS NULL OR lower(e.title) LIKE lower(?) OR lower(e.source_uri) LIKE lower(?) OR e.id = ? OR CAST(j.id AS TEXT) = ?)"
         " ORDER BY j.id DESC LIMIT ?",
         (status, status, pattern, pattern, pattern, search, search, limit)).fetchall()
 
@@ -70,7 +70,7 @@ def start_job(conn, job_id: int, now: float, worker_id: str | None = None) -> bo
     """
     return _move(
         conn, "jobs", job_id, states.CLAIM,
-        "attempts = attempts + (status != ?), error = NULL, error_kind = NULL, started_at = COALESCE(started_at, ?),"
+        "attempts = attempts + CASE WHEN status = ? THEN 0 ELSE 1 END, error = NULL, error_kind = NULL, started_at = COALESCE(started_at, ?),"
         " heartbeat_at = ?, finished_at = NULL, next_attempt_at = NULL, worker_id = ?",
         (states.RUNNING, now, now, worker_id),
         " AND cancel_requested = 0 AND (status = ? OR (status = ? AND COALESCE(next_attempt_at, 0) <= ?)"
@@ -129,15 +129,16 @@ def last_job_options(conn, episode_id: str) -> str | None:
 
 def set_job_stage(conn, job_id: int, stage: str, progress: float, now: float) -> None:
     conn.execute("UPDATE jobs SET stage = ?, stage_progress = 0, stage_started_at = ?,"
-                 " progress = MAX(progress, ?), heartbeat_at = ? WHERE id = ?",
-                 (stage, now, progress, now, job_id))
+                 " progress = CASE WHEN progress > ? THEN progress ELSE ? END, heartbeat_at = ? WHERE id = ?",
+                 (stage, now, progress, progress, now, job_id))
 
 
 def set_job_progress(conn, job_id: int, stage_progress: float, progress: float,
                      eta_seconds: float | None, now: float) -> None:
     """Progress never goes backwards: the stored value only grows."""
-    conn.execute("UPDATE jobs SET stage_progress = ?, progress = MAX(progress, ?), eta_seconds = ?,"
-                 " heartbeat_at = ? WHERE id = ?", (stage_progress, progress, eta_seconds, now, job_id))
+    conn.execute("UPDATE jobs SET stage_progress = ?, progress = CASE WHEN progress > ? THEN progress ELSE ? END,"
+                 " eta_seconds = ?, heartbeat_at = ? WHERE id = ?",
+                 (stage_progress, progress, progress, eta_seconds, now, job_id))
 
 
 def finish_job(conn, job_id: int, status: str, now: float, error: str | None = None,
@@ -185,10 +186,10 @@ def unfinished_jobs(conn) -> list[sqlite3.Row]:
     return conn.execute(
         f"SELECT j.id, j.status, j.priority, j.stage, j.stage_started_at, j.stage_progress, j.eta_seconds,"
         " j.next_attempt_at, j.options_json, e.duration,"
-        " (SELECT SUM(c.end - c.start) FROM clips c WHERE c.episode_id = j.episode_id AND c.status != 'rejected')"
+        " (SELECT SUM(c.\"end\" - c.start) FROM clips c WHERE c.episode_id = j.episode_id AND c.status != 'rejected')"
         "   AS clip_seconds,"
         " (SELECT COUNT(*) FROM clips c WHERE c.episode_id = j.episode_id AND c.status != 'rejected') AS clip_count,"
-        " (SELECT group_concat(stage) FROM stage_checkpoints s WHERE s.episode_id = j.episode_id) AS done_stages"
+        " (SELECT string_agg(stage, ',') FROM stage_checkpoints s WHERE s.episode_id = j.episode_id) AS done_stages"
         " FROM jobs j JOIN episodes e ON e.id = j.episode_id"
         f" WHERE j.status IN ({_in(states.UNFINISHED)}) ORDER BY j.priority DESC, j.id", states.UNFINISHED).fetchall()
 
@@ -199,7 +200,7 @@ def replace_units(conn, job_id: int, clips: list[tuple[str, float]], priority: i
     conn.execute(f"DELETE FROM render_units WHERE job_id = ? AND status NOT IN ({_in(states.UNIT_ACTIVE)})",
                  (job_id, *states.UNIT_ACTIVE))
     return [conn.execute("INSERT INTO render_units (job_id, clip_id, priority, clip_seconds, created_at)"
-                         " VALUES (?, ?, ?, ?, ?)", (job_id, clip_id, priority, seconds, now)).lastrowid
+                         " VALUES (?, ?, ?, ?, ?) RETURNING id", (job_id, clip_id, priority, seconds, now)).fetchone()[0]
             for clip_id, seconds in clips]
 
 
@@ -278,7 +279,7 @@ def page_jobs(conn, status: str | None = None, stage: str | None = None, episode
     return conn.execute(
         _JOB_VIEW + " WHERE (? IS NULL OR j.status = ?) AND (? IS NULL OR j.stage = ?)"
         " AND (? IS NULL OR j.episode_id = ?) AND (? IS NULL OR j.created_at >= ?) AND (? IS NULL OR j.id < ?)"
-        " AND (? IS NULL OR e.title LIKE ? OR e.source_uri LIKE ? OR e.id = ? OR CAST(j.id AS TEXT) = ?)"
+        " AND (? IS NULL OR lower(e.title) LIKE lower(?) OR lower(e.source_uri) LIKE lower(?) OR e.id = ? OR CAST(j.id AS TEXT) = ?)"
         " ORDER BY j.id DESC LIMIT ?",
         (status, status, stage, stage, episode_id, episode_id, created_since, created_since, before_id, before_id,
          pattern, pattern, pattern, search, search, limit)).fetchall()

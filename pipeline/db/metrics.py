@@ -26,13 +26,13 @@ def running_unit_counts(conn) -> dict[str, int]:
 
 def stage_rate_histogram(conn, buckets: tuple[float, ...]) -> dict[str, tuple[list[int], int, float]]:
     """Per stage, over every finished stage run and rendered clip, seconds of work per second of media
-    as a histogram: (cumulative count at each bound of ``buckets``, count, sum). One pass in SQLite."""
-    bounds = ", ".join("SUM(rate <= ?)" for _ in buckets)
+    as a histogram: (cumulative count at each bound of ``buckets``, count, sum). One pass."""
+    bounds = ", ".join("SUM(CASE WHEN rate <= ? THEN 1 ELSE 0 END)" for _ in buckets)
     rows = conn.execute(
         f"SELECT stage, {bounds}, COUNT(*), SUM(rate) FROM ("
         "  SELECT stage, seconds / media_seconds AS rate FROM job_events"
         "  WHERE kind IN ('finished', 'clip_finished') AND media_seconds > 0 AND seconds IS NOT NULL"
-        ") GROUP BY stage", tuple(float(b) for b in buckets)).fetchall()
+        ") AS rates GROUP BY stage", tuple(float(b) for b in buckets)).fetchall()
     return {row[0]: (list(row[1:1 + len(buckets)]), row[1 + len(buckets)], row[2 + len(buckets)]) for row in rows}
 
 

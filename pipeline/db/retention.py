@@ -37,7 +37,7 @@ def source_still_removable(conn, episode_id: str, finished_before: float) -> boo
     """The same rule for one episode, re-checked inside the transaction that removes its files."""
     row = conn.execute(
         "SELECT e.pinned, e.source_deleted_at, MAX(j.finished_at) AS last_finished_at,"
-        f" SUM(j.status IN ({_in(states.UNFINISHED)})) AS active"
+        f" SUM(CASE WHEN j.status IN ({_in(states.UNFINISHED)}) THEN 1 ELSE 0 END) AS active"
         " FROM episodes e JOIN jobs j ON j.episode_id = e.id WHERE e.id = ? GROUP BY e.id",
         (*states.UNFINISHED, episode_id)).fetchone()
     return (row is not None and not row["pinned"] and row["source_deleted_at"] is None and not row["active"]
@@ -102,13 +102,13 @@ def _compactable(cutoff_sql: str) -> str:
         "SELECT e.id, e.job_id FROM job_events e JOIN jobs j ON j.id = e.job_id"
         f" WHERE j.status IN ({_in(states.FINAL)}) AND j.finished_at < {cutoff_sql}"
         " AND e.id NOT IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY kind, stage, host"
-        "   ORDER BY id DESC) AS n FROM job_events WHERE kind IN ('finished', 'clip_finished')) WHERE n <= ?)")
+        "   ORDER BY id DESC) AS n FROM job_events WHERE kind IN ('finished', 'clip_finished')) AS ranked WHERE n <= ?)")
 
 
 def compactable_events(conn, finished_before: float) -> tuple[int, int]:
     """(events, jobs) that compaction would remove: events of jobs that ended before the cutoff,
     except the newest runs the learned rates read."""
-    row = conn.execute(f"SELECT COUNT(*) AS events, COUNT(DISTINCT job_id) AS jobs FROM ({_compactable('?')})",
+    row = conn.execute(f"SELECT COUNT(*) AS events, COUNT(DISTINCT job_id) AS jobs FROM ({_compactable('?')}) AS compactable",
                        (*states.FINAL, finished_before, KEPT_RUNS)).fetchone()
     return row["events"], row["jobs"]
 
@@ -116,7 +116,7 @@ def compactable_events(conn, finished_before: float) -> tuple[int, int]:
 def compact_events(conn, finished_before: float, now: float) -> tuple[int, int]:
     """Summarise (once per job) and delete the compactable events; returns (events, jobs) removed."""
     job_ids = [row["job_id"] for row in conn.execute(
-        f"SELECT DISTINCT job_id FROM ({_compactable('?')})", (*states.FINAL, finished_before, KEPT_RUNS))]
+        f"SELECT DISTINCT job_id FROM ({_compactable('?')}) AS compactable", (*states.FINAL, finished_before, KEPT_RUNS))]
     for job_id in job_ids:
         if conn.execute("SELECT 1 FROM job_event_summaries WHERE job_id = ?", (job_id,)).fetchone():
             continue
@@ -128,7 +128,7 @@ def compact_events(conn, finished_before: float, now: float) -> tuple[int, int]:
                      " compacted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                      (job_id, len(events), events[0]["created_at"] if events else None,
                       events[-1]["created_at"] if events else None, json.dumps(stages), last, now))
-    deleted = conn.execute(f"DELETE FROM job_events WHERE id IN (SELECT id FROM ({_compactable('?')}))",
+    deleted = conn.execute(f"DELETE FROM job_events WHERE id IN (SELECT id FROM ({_compactable('?')}) AS compactable)",
                            (*states.FINAL, finished_before, KEPT_RUNS)).rowcount
     return deleted, len(job_ids)
 

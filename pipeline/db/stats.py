@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+import datetime
 
 from pipeline.db.events import finished_stages
 from pipeline.jobs.states import FAILED, SUCCEEDED
@@ -26,14 +26,20 @@ def queue_latencies(conn, recent: int = 200) -> list[float]:
     return [row["latency"] for row in rows]
 
 
-def throughput_by_day(conn, since: float) -> list[sqlite3.Row]:
-    """Per UTC day since ``since``: episodes whose job succeeded and their media seconds."""
-    return conn.execute(
-        "SELECT day, COUNT(*) AS episodes, COALESCE(SUM(duration), 0) AS media_seconds FROM ("
-        "  SELECT date(MAX(j.finished_at), 'unixepoch') AS day, e.duration AS duration"
-        "  FROM jobs j JOIN episodes e ON e.id = j.episode_id"
-        "  WHERE j.status = ? AND j.finished_at >= ? GROUP BY j.episode_id"
-        ") GROUP BY day ORDER BY day", (SUCCEEDED, since)).fetchall()
+def throughput_by_day(conn, since: float) -> list[dict]:
+    """Per UTC day since ``since``: episodes whose job succeeded and their media seconds (an episode
+    counts on the day of its last success; the days are grouped here, the same on both databases)."""
+    rows = conn.execute(
+        "SELECT MAX(j.finished_at) AS finished_at, MAX(e.duration) AS duration"
+        " FROM jobs j JOIN episodes e ON e.id = j.episode_id"
+        " WHERE j.status = ? AND j.finished_at >= ? GROUP BY j.episode_id", (SUCCEEDED, since)).fetchall()
+    days: dict[str, dict] = {}
+    for row in rows:
+        day = datetime.datetime.fromtimestamp(row["finished_at"], datetime.UTC).date().isoformat()
+        totals = days.setdefault(day, {"day": day, "episodes": 0, "media_seconds": 0.0})
+        totals["episodes"] += 1
+        totals["media_seconds"] += row["duration"] or 0.0
+    return [days[day] for day in sorted(days)]
 
 
 def media_seconds_processed(conn) -> float:
@@ -57,8 +63,20 @@ def stage_durations(conn, recent: int = 50) -> list[dict]:
             "SELECT COUNT(*) AS runs, AVG(seconds) AS mean_seconds,"
             " SUM(seconds) * 3600.0 / NULLIF(SUM(media_seconds), 0) AS seconds_per_media_hour FROM ("
             "  SELECT seconds, media_seconds FROM job_events WHERE kind = 'finished' AND stage = ?"
-            "  AND seconds IS NOT NULL ORDER BY id DESC LIMIT ?)", (stage, recent)).fetchone()
+            "  AND seconds IS NOT NULL ORDER BY id DESC LIMIT ?) AS runs", (stage, recent)).fetchone()
         if row["runs"]:
             result.append({"stage": stage, **dict(row)})
     return result
 
+
+
+def postgres_table_bytes(conn) -> dict[str, int]:
+    """On PostgreSQL: bytes of the app's tables and of Huey's queue tables (``huey_*``), indexes included."""
+    rows = conn.execute(
+        "SELECT CASE WHEN c.relname LIKE 'huey\\_%' THEN 'queue' ELSE 'app' END AS part,"
+        " COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS bytes FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind = 'r' AND n.nspname = current_schema() GROUP BY part").fetchall()
+    sizes = {"app": 0, "queue": 0}
+    sizes.update({row["part"]: int(row["bytes"]) for row in rows})
+    return sizes

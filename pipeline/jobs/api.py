@@ -94,7 +94,7 @@ def create(settings: Settings, source: str, title: str = "", priority: int = PRI
     elif kind == "url":   # checked again, resolved, at every request of the download
         network.check_url(source, settings.network, resolve=False)
     episode_id = new_episode_id()
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         now = time.time()
         key = download.check_not_duplicate(conn, source) if kind == "url" and not allow_duplicate else None
         db.insert_episode(conn, episode_id, title.strip(), kind, source, now)
@@ -168,16 +168,16 @@ def enqueue(settings: Settings, source: str, dispatch: Dispatch, **kwargs) -> tu
 
 
 def submit(settings: Settings, job_id: int, dispatch: Dispatch) -> None:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         priority = db.get_job(conn, job_id)["priority"]
     task_id = dispatch(job_id, priority)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.set_job_task_id(conn, job_id, task_id)
 
 
 def retry(settings: Settings, job_id: int, dispatch: Dispatch) -> dict:
     """Requeue a failed, cancelled or waiting job now, ahead of routine work; completed stages are kept."""
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         job = _require(conn, job_id)
         episode = db.get_episode(conn, job["episode_id"])
         if episode["deleted_at"] is not None:
@@ -200,7 +200,7 @@ def rework(settings: Settings, episode_id: str, from_stage: str, dispatch: Dispa
     """
     if from_stage not in ALL_STAGES:
         raise BadInput(f"Unknown stage '{from_stage}'; use one of {', '.join(ALL_STAGES)}.")
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         episode = db.get_episode(conn, episode_id)
         if episode is None or episode["deleted_at"] is not None:
             raise NotFound(f"There is no episode {episode_id}.")
@@ -224,7 +224,7 @@ def rework(settings: Settings, episode_id: str, from_stage: str, dispatch: Dispa
 
 def cancel(settings: Settings, job_id: int) -> dict:
     """Cancel a job no task is working on at once; ask a running stage or clip to stop at its next check."""
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         job = _require(conn, job_id)
         if not states.CANCEL.allows(job["status"]):
             raise NotAllowed(f"Job {job_id} already {job['status']}; there is nothing to cancel.")
@@ -308,7 +308,7 @@ def queue_forecast(settings: Settings, conn, now: float) -> dict[int, tuple[floa
 
 
 def get(settings: Settings, job_id: int) -> dict:
-    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+    with db.session(settings.app_db) as conn, db.snapshot(conn):
         _require(conn, job_id)
         row = db.get_job_view(conn, job_id)
         return to_json(row, queue_forecast(settings, conn, time.time()) if row["status"] in WAITING else None)
@@ -317,7 +317,7 @@ def get(settings: Settings, job_id: int) -> dict:
 def list_jobs(settings: Settings, status: str | None = None, limit: int = 100, search: str = "") -> list[dict]:
     if status is not None and status not in JOB_STATUSES:
         raise BadInput(f"Unknown status '{status}'; use one of {', '.join(JOB_STATUSES)}.")
-    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+    with db.session(settings.app_db) as conn, db.snapshot(conn):
         rows = db.list_jobs(conn, status, limit, search.strip())
         forecasts = queue_forecast(settings, conn, time.time()) if any(r["status"] in WAITING for r in rows) else None
         return [to_json(row, forecasts) for row in rows]
@@ -331,7 +331,7 @@ def page(settings: Settings, status: str | None = None, stage: str | None = None
         raise BadInput(f"Unknown status '{status}'; use one of {', '.join(JOB_STATUSES)}.")
     if stage is not None and stage not in ALL_STAGES:
         raise BadInput(f"Unknown stage '{stage}'; use one of {', '.join(ALL_STAGES)}.")
-    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+    with db.session(settings.app_db) as conn, db.snapshot(conn):
         rows = db.page_jobs(conn, status, stage, episode_id, search.strip(), created_since, before, limit + 1)
         shown = rows[:limit]
         forecasts = queue_forecast(settings, conn, time.time()) if any(r["status"] in WAITING for r in shown) else None
@@ -341,7 +341,7 @@ def page(settings: Settings, status: str | None = None, stage: str | None = None
 
 def units(settings: Settings, job_id: int) -> list[dict]:
     """The job's render units: one per clip of its current render fan-out."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return [{"unit_id": u["id"], "clip_id": u["clip_id"], "clip_title": u["clip_title"], "status": u["status"],
                  "progress": round(u["progress"], 4), "clip_seconds": u["clip_seconds"], "attempts": u["attempts"],
                  "worker_id": u["worker_id"], "error": u["error"],
@@ -351,14 +351,14 @@ def units(settings: Settings, job_id: int) -> list[dict]:
 
 
 def events(settings: Settings, job_id: int) -> list[dict]:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return [{"stage": e["stage"], "kind": e["kind"], "message": e["message"], "seconds": e["seconds"],
                  "at": iso(e["created_at"])} for e in db.list_events(conn, job_id)]
 
 
 def stats(settings: Settings) -> dict:
     """Success rate, processing seconds per media hour by stage, failures by error kind, queue latency."""
-    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+    with db.session(settings.app_db) as conn, db.snapshot(conn):
         outcome = outcomes(conn)
         stages = db.stage_durations(conn)
     latencies = outcome["latencies"]
@@ -389,7 +389,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 def queue_overview(settings: Settings) -> dict:
     """Counts per status and whether a worker is alive (``workers.liveness``)."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         counts = db.count_jobs_by_status(conn)
         liveness = workers.liveness(settings, conn, time.time())
     return {"counts": {s: counts.get(s, 0) for s in JOB_STATUSES}, **liveness}

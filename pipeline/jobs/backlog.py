@@ -17,7 +17,7 @@ from pipeline.jobs.api import queue_forecast
 
 def depth(settings: Settings) -> int:
     """Jobs waiting to run (queued, or waiting out a retry)."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return db.count_waiting_jobs(conn)
 
 
@@ -43,7 +43,7 @@ def notice(settings: Settings) -> dict:
 def overview(settings: Settings) -> dict:
     """The backlog and its forecast: jobs waiting, the limit, whether feeds are held back, and when the
     last waiting job should be done (from the learned rates and the live workers, as on the Jobs page)."""
-    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+    with db.session(settings.app_db) as conn, db.snapshot(conn):
         waiting = db.count_waiting_jobs(conn)
         forecasts = queue_forecast(settings, conn, time.time()) if waiting else {}
     limit = settings.worker.max_queued_jobs

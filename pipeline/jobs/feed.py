@@ -37,19 +37,19 @@ def _event(row) -> dict:
 def after(settings: Settings, after_id: int, job_id: int | None = None, episode_id: str | None = None,
           limit: int = 500) -> list[dict]:
     """The stored events after ``after_id``, oldest first."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return [_event(row) for row in db.events_after(conn, after_id, job_id, episode_id, limit)]
 
 
 def last_id(settings: Settings) -> int:
     """The newest event's id: where a stream that wants only new events starts."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return db.last_event_id(conn)
 
 
 def progress(settings: Settings, job_id: int | None = None, episode_id: str | None = None) -> list[dict]:
     """The running jobs' progress now (optionally of one job or one episode)."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         rows = db.running_progress(conn, job_id, episode_id)
     return [{"event": "job.progress", "job_id": r["id"], "episode_id": r["episode_id"], "status": r["status"],
              "stage": r["stage"], "progress": round(r["progress"], 4),

@@ -39,7 +39,7 @@ def once(settings: Settings, client: str, key: str | None, request_hash: str, wo
         return work()
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
         raise BadInput(f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} characters.")
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         earlier = db.claim_idempotency_key(conn, client, key, request_hash, time.time())
     if earlier is not None:
         if earlier["request_hash"] != request_hash:
@@ -51,9 +51,9 @@ def once(settings: Settings, client: str, key: str | None, request_hash: str, wo
     try:
         answer = work()
     except BaseException:
-        with db.session(settings.app_db_path) as conn:
+        with db.session(settings.app_db) as conn:
             db.release_idempotency_key(conn, client, key)
         raise
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.store_idempotent_answer(conn, client, key, answer.status_code, json.dumps(answer.body), answer.location)
     return answer

@@ -37,7 +37,7 @@ def reap(settings: Settings, waiting_job_ids: set[int], waiting_unit_ids: set[in
     Returns the ids of the jobs that were re-dispatched or had a unit re-dispatched."""
     now = time.time() if now is None else now
     recovered = []
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         candidates = db.orphan_candidates(conn)
         units = db.unit_orphan_candidates(conn)
     for job in candidates:
@@ -69,7 +69,7 @@ def reap(settings: Settings, waiting_job_ids: set[int], waiting_unit_ids: set[in
 
 def _requeue_unit(settings: Settings, unit, reason: str, now: float, queue: runner.TaskQueue) -> bool:
     """A clip whose worker is gone renders again, unless it has lost ``max_attempts`` workers."""
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         current = db.get_unit(conn, unit["id"])
         if current["status"] != states.RUNNING or current["heartbeat_at"] != unit["heartbeat_at"]:
             return False   # it moved on while we looked
@@ -96,7 +96,7 @@ def _settle_episode(conn, episode_id: str, job_status: str, now: float) -> None:
 def _requeue_running(settings: Settings, job, reason: str, now: float) -> bool:
     """Move a running job whose worker is gone back to the queue (or fail it); True if it should run again."""
     gave_up = False
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         current = db.get_job(conn, job["id"])
         if current["status"] != states.RUNNING or current["heartbeat_at"] != job["heartbeat_at"]:
             return False   # it moved on while we looked

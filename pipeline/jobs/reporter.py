@@ -11,7 +11,7 @@ import time
 from pipeline import db
 from pipeline.config import Settings
 from pipeline.errors import Cancelled
-from pipeline.jobs import workers
+from pipeline.jobs import outage, workers
 from pipeline.jobs.progress import DEFAULT_RATES, Plan, render_eta
 from pipeline.jobs.states import STAGES
 
@@ -35,9 +35,12 @@ class JobReporter:
     def enter(self, stage: str) -> None:
         self.stage, self.stage_started = stage, time.monotonic()
         self.last_write = 0.0
-        with db.session(self.settings.app_db_path) as conn, db.transaction(conn):
-            db.set_job_stage(conn, self.job_id, stage, self.plan.overall(stage, 0.0), time.time())
-            db.add_event(conn, self.job_id, stage, "started", time.time(), host=workers.HOST)
+
+        def write():
+            with db.session(self.settings.app_db) as conn, db.transaction(conn):
+                db.set_job_stage(conn, self.job_id, stage, self.plan.overall(stage, 0.0), time.time())
+                db.add_event(conn, self.job_id, stage, "started", time.time(), host=workers.HOST)
+        self._retried("starting the stage", write)
         self.write(0.0)   # the new stage's ETA replaces the last one's at once
 
     def __call__(self, fraction: float) -> None:
@@ -52,14 +55,23 @@ class JobReporter:
 
     def write(self, fraction: float) -> None:
         eta = self.plan.eta(self.stage, fraction, self.elapsed())
-        with db.session(self.settings.app_db_path) as conn:
-            db.set_job_progress(conn, self.job_id, fraction, self.plan.overall(self.stage, fraction),
-                                round(eta, 1), time.time())
+
+        def write():
+            with db.session(self.settings.app_db) as conn:
+                db.set_job_progress(conn, self.job_id, fraction, self.plan.overall(self.stage, fraction),
+                                    round(eta, 1), time.time())
+        self._retried("saving progress", write)
 
     def check_cancel(self) -> None:
-        with db.session(self.settings.app_db_path) as conn:
-            if db.is_cancel_requested(conn, self.job_id):
-                raise Cancelled("The job was cancelled.")
+        def cancel_requested() -> bool:
+            with db.session(self.settings.app_db) as conn:
+                return db.is_cancel_requested(conn, self.job_id)
+        if self._retried("checking for a cancel", cancel_requested):
+            raise Cancelled("The job was cancelled.")
+
+    def _retried(self, what: str, action):
+        """A database outage pauses the stage here until the database is back (``outage``)."""
+        return outage.retried(self.settings, what, action, self.job_id, self.stage)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.stage_started
@@ -78,9 +90,12 @@ class UnitReporter(JobReporter):
 
     def write(self, fraction: float) -> None:
         now = time.time()
-        with db.session(self.settings.app_db_path) as conn, db.transaction(conn):
-            db.set_unit_progress(conn, self.unit_id, fraction, now)
-            self.update_job(conn, now)
+
+        def write():
+            with db.session(self.settings.app_db) as conn, db.transaction(conn):
+                db.set_unit_progress(conn, self.unit_id, fraction, now)
+                self.update_job(conn, now)
+        self._retried("saving the clip's progress", write)
 
     def update_job(self, conn, now: float) -> None:
         """The job's render progress from its units, and its ETA from what is left of its clips."""

@@ -23,7 +23,6 @@ import errno
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from pipeline.automation import webhooks
 from pipeline.backoff import Backoff
 from pipeline.config import Settings
 from pipeline.errors import BadInput, Cancelled, Interrupted, PipelineError, TransientError
-from pipeline.jobs import states, threads, workers
+from pipeline.jobs import outage, states, threads, workers
 from pipeline.jobs.progress import DEFAULT_MEDIA_SECONDS, Plan, plan_for
 from pipeline.jobs.reporter import JobReporter, UnitReporter
 from pipeline.jobs.states import stages_for
@@ -74,20 +73,24 @@ def run_stage(settings: Settings, job_id: int, queue: TaskQueue, worker_id: str 
     """
     worker_id = worker_id or workers.worker_id()
     cpu_share = threads.machine_share(worker_count)
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        before = db.get_job(conn, job_id)
-        if before is None:
-            log.warning("job %s does not exist; nothing to run", job_id)
-            return "missing"
-        if not db.start_job(conn, job_id, time.time(), worker_id):
-            if before["cancel_requested"] and before["status"] in states.WAITING:   # flagged while it waited
-                db.finish_job(conn, job_id, states.CANCELLED, time.time(), "The job was cancelled.", "cancelled")
-            return db.get_job(conn, job_id)["status"]
-        job = db.get_job(conn, job_id)
-        db.set_episode_status(conn, job["episode_id"], "processing", time.time())
-        done = db.completed_stages(conn, job["episode_id"])
-    with db.session(settings.app_db_path) as conn:   # outside the claim: it holds the write lock
-        plan = job_plan(settings, conn, job, cpu_share)
+    def claim():
+        with db.session(settings.app_db) as conn, db.transaction(conn):
+            before = db.get_job(conn, job_id)
+            if before is None:
+                log.warning("job %s does not exist; nothing to run", job_id)
+                return "missing", None, None, None
+            if not db.start_job(conn, job_id, time.time(), worker_id):
+                if before["cancel_requested"] and before["status"] in states.WAITING:   # flagged while it waited
+                    db.finish_job(conn, job_id, states.CANCELLED, time.time(), "The job was cancelled.", "cancelled")
+                return db.get_job(conn, job_id)["status"], None, None, None
+            job = db.get_job(conn, job_id)
+            db.set_episode_status(conn, job["episode_id"], "processing", time.time())
+            return None, before, job, db.completed_stages(conn, job["episode_id"])
+
+    unclaimed, before, job, done = outage.retried(settings, "claiming the job", claim, job_id)
+    if unclaimed:
+        return unclaimed
+    plan = outage.retried(settings, "planning the job", lambda: _plan(settings, job, cpu_share), job_id)
 
     options = json.loads(job["options_json"] or "{}")
     stages = stages_for(options)
@@ -127,35 +130,50 @@ def job_plan(settings: Settings, conn, job, cpu_share: float) -> Plan:
                     media_seconds, clip_seconds if clip_count else None, clip_count, slots, cpu_share)
 
 
+def _plan(settings: Settings, job, cpu_share: float) -> Plan:
+    with db.session(settings.app_db) as conn:   # outside the claim: it holds the write lock
+        return job_plan(settings, conn, job, cpu_share)
+
+
 def _stage_done(settings: Settings, job_id: int, episode_id: str, stage: str, seconds: float,
                 cpu_share: float | None) -> None:
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        media_seconds = db.get_episode(conn, episode_id)["duration"]   # known after ingest (decoding may correct it)
-        db.mark_stage_done(conn, episode_id, stage, time.time())
-        db.add_event(conn, job_id, stage, "finished", time.time(), seconds=round(seconds, 3),
-                     media_seconds=media_seconds, host=workers.HOST, cpu_share=cpu_share)
+    def write():
+        with db.session(settings.app_db) as conn, db.transaction(conn):
+            media_seconds = db.get_episode(conn, episode_id)["duration"]   # known after ingest (decoding may correct it)
+            db.mark_stage_done(conn, episode_id, stage, time.time())
+            db.add_event(conn, job_id, stage, "finished", time.time(), seconds=round(seconds, 3),
+                         media_seconds=media_seconds, host=workers.HOST, cpu_share=cpu_share)
+    outage.retried(settings, "saving the stage's checkpoint", write, job_id, stage)
 
 
 def _continue(settings: Settings, job, stage: str, stages: tuple[str, ...], queue: TaskQueue) -> str:
     """After a stage: queue the next one, or finish the job after its last."""
     if stage == stages[-1]:
         return _finish(settings, job["id"], job["episode_id"], None, states.SUCCEEDED, None, None)
-    with db.session(settings.app_db_path) as conn:
-        db.release_job(conn, job["id"])
+    def release():
+        with db.session(settings.app_db) as conn:
+            db.release_job(conn, job["id"])
+    outage.retried(settings, "releasing the job", release, job["id"], stage)
     dispatch_stage(settings, queue, job["id"], job["priority"] + CONTINUE_BOOST)
     return states.RUNNING
 
 
 def dispatch_stage(settings: Settings, queue: TaskQueue, job_id: int, priority: int, delay: float = 0.0) -> None:
-    task_id = queue.stage(job_id, priority, delay)
-    with db.session(settings.app_db_path) as conn:
-        db.set_job_task_id(conn, job_id, task_id)
+    task_id = outage.retried(settings, "queueing the next stage", lambda: queue.stage(job_id, priority, delay), job_id)
+
+    def remember():
+        with db.session(settings.app_db) as conn:
+            db.set_job_task_id(conn, job_id, task_id)
+    outage.retried(settings, "saving the task id", remember, job_id)
 
 
 def dispatch_unit(settings: Settings, queue: TaskQueue, unit_id: int, priority: int) -> None:
-    task_id = queue.render_unit(unit_id, priority)
-    with db.session(settings.app_db_path) as conn:
-        db.set_unit_task_id(conn, unit_id, task_id)
+    task_id = outage.retried(settings, "queueing a clip", lambda: queue.render_unit(unit_id, priority))
+
+    def remember():
+        with db.session(settings.app_db) as conn:
+            db.set_unit_task_id(conn, unit_id, task_id)
+    outage.retried(settings, "saving the task id", remember)
 
 
 # --- the render fan-out: one unit per clip -------------------------------------------------------
@@ -163,12 +181,15 @@ def dispatch_unit(settings: Settings, queue: TaskQueue, unit_id: int, priority: 
 def _fan_out(settings: Settings, job, pending: list, queue: TaskQueue) -> None:
     """Queue one render unit per pending clip; the job waits, held by no worker, until they end."""
     priority = job["priority"] + CONTINUE_BOOST
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        unit_ids = db.replace_units(conn, job["id"], [(c["id"], c["end"] - c["start"]) for c in pending],
-                                    priority, time.time())
-        db.release_job(conn, job["id"])
-        db.add_event(conn, job["id"], "render", "fanned_out", time.time(),
-                     message=f"{len(unit_ids)} clip(s) queued to render, in parallel on free workers.")
+    def write() -> list[int]:
+        with db.session(settings.app_db) as conn, db.transaction(conn):
+            unit_ids = db.replace_units(conn, job["id"], [(c["id"], c["end"] - c["start"]) for c in pending],
+                                        priority, time.time())
+            db.release_job(conn, job["id"])
+            db.add_event(conn, job["id"], "render", "fanned_out", time.time(),
+                         message=f"{len(unit_ids)} clip(s) queued to render, in parallel on free workers.")
+            return unit_ids
+    unit_ids = outage.retried(settings, "queueing the clips", write, job["id"], "render")
     for unit_id in unit_ids:
         dispatch_unit(settings, queue, unit_id, priority)
 
@@ -182,16 +203,24 @@ def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_i
     """
     worker_id = worker_id or workers.worker_id()
     cpu_share = threads.machine_share(worker_count)
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        unit = db.get_unit(conn, unit_id)
-        if unit is None:
-            return "missing"
-        job = db.get_job(conn, unit["job_id"])
-        if not db.claim_unit(conn, unit_id, worker_id, time.time()):
-            return unit["status"]
-        clip = db.get_clip(conn, unit["clip_id"])
-    with db.session(settings.app_db_path) as conn:
-        reporter = UnitReporter(settings, conn, job, job_plan(settings, conn, job, cpu_share), unit_id, cpu_share)
+    def claim():
+        with db.session(settings.app_db) as conn, db.transaction(conn):
+            unit = db.get_unit(conn, unit_id)
+            if unit is None:
+                return "missing", None, None
+            job = db.get_job(conn, unit["job_id"])
+            if not db.claim_unit(conn, unit_id, worker_id, time.time()):
+                return unit["status"], None, None
+            return None, job, db.get_clip(conn, unit["clip_id"])
+
+    unclaimed, job, clip = outage.retried(settings, "claiming the clip", claim)
+    if unclaimed:
+        return unclaimed
+
+    def prepare() -> UnitReporter:
+        with db.session(settings.app_db) as conn:
+            return UnitReporter(settings, conn, job, job_plan(settings, conn, job, cpu_share), unit_id, cpu_share)
+    reporter = outage.retried(settings, "planning the clip", prepare, job["id"], "render")
     options = json.loads(job["options_json"] or "{}")
     ctx = StageContext(threads.for_task(settings, worker_count), job["episode_id"], options, reporter)
     started = time.monotonic()
@@ -217,11 +246,15 @@ def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_i
 def requeue_job(settings: Settings, queue: TaskQueue, job_id: int, message: str, stage: str | None = None) -> bool:
     """The one path of an interrupted job (its worker is stopping): back to the queue, to resume at
     the stage it was in. False if it was no longer running (the reaper or a cancel got there first)."""
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        job = db.get_job(conn, job_id)
-        if job is None or not db.return_to_queue(conn, job_id):
-            return False
-        db.add_event(conn, job_id, stage or job["stage"], "interrupted", time.time(), message=message)
+    def write():
+        with db.session(settings.app_db) as conn, db.transaction(conn):
+            job = db.get_job(conn, job_id)
+            if job is None or not db.return_to_queue(conn, job_id):
+                return None
+            db.add_event(conn, job_id, stage or job["stage"], "interrupted", time.time(), message=message)
+            return job
+    if (job := outage.retried(settings, "putting the job back", write, job_id)) is None:
+        return False
     dispatch_stage(settings, queue, job_id, job["priority"])
     log.info("job %s interrupted; back in the queue: %s", job_id, message)
     return True
@@ -229,11 +262,15 @@ def requeue_job(settings: Settings, queue: TaskQueue, job_id: int, message: str,
 
 def requeue_unit(settings: Settings, queue: TaskQueue, unit_id: int, message: str) -> bool:
     """The one path of an interrupted clip (its worker is stopping): back to the queue, to render again."""
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        unit = db.get_unit(conn, unit_id)
-        if unit is None or not db.return_unit_to_queue(conn, unit_id):
-            return False
-        db.add_event(conn, unit["job_id"], "render", "interrupted", time.time(), message=message)
+    def write():
+        with db.session(settings.app_db) as conn, db.transaction(conn):
+            unit = db.get_unit(conn, unit_id)
+            if unit is None or not db.return_unit_to_queue(conn, unit_id):
+                return None
+            db.add_event(conn, unit["job_id"], "render", "interrupted", time.time(), message=message)
+            return unit
+    if (unit := outage.retried(settings, "putting the clip back", write)) is None:
+        return False
     dispatch_unit(settings, queue, unit_id, unit["priority"])
     return True
 
@@ -246,31 +283,37 @@ def end_unit(settings: Settings, unit_id: int, status: str, error: str | None, e
     ``reporter`` is the unit's own (None when the reaper ends a unit whose worker is gone)."""
     worker_id = worker_id or workers.worker_id()
     now = time.time()
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        unit = db.get_unit(conn, unit_id)
-        if not db.end_unit(conn, unit_id, status, now, error, error_kind):
-            return   # no longer running: the reaper put it back or ended it
-        if status == states.DONE:
-            db.add_event(conn, unit["job_id"], "render", "clip_finished", now, seconds=round(seconds or 0.0, 3),
-                         media_seconds=unit["clip_seconds"], host=workers.HOST,
-                         cpu_share=reporter.cpu_share if reporter else None,
-                         message=f"Clip {unit['clip_id']} rendered in {seconds or 0.0:.1f} s.")
-        else:
-            db.add_event(conn, unit["job_id"], "render", f"clip_{status}", now, message=error)
-        job = db.get_job(conn, unit["job_id"])
-        if status == states.DONE and reporter:
-            reporter.update_job(conn, now)
-        last = db.active_unit_count(conn, job["id"]) == 0 and db.take_job_after_units(conn, job["id"], worker_id, now)
-        job = db.get_job(conn, job["id"])
+
+    def write():
+        with db.session(settings.app_db) as conn, db.transaction(conn):
+            unit = db.get_unit(conn, unit_id)
+            if not db.end_unit(conn, unit_id, status, now, error, error_kind):
+                return False, None   # no longer running: the reaper put it back or ended it
+            if status == states.DONE:
+                db.add_event(conn, unit["job_id"], "render", "clip_finished", now, seconds=round(seconds or 0.0, 3),
+                             media_seconds=unit["clip_seconds"], host=workers.HOST,
+                             cpu_share=reporter.cpu_share if reporter else None,
+                             message=f"Clip {unit['clip_id']} rendered in {seconds or 0.0:.1f} s.")
+            else:
+                db.add_event(conn, unit["job_id"], "render", f"clip_{status}", now, message=error)
+            job = db.get_job(conn, unit["job_id"])
+            if status == states.DONE and reporter:
+                reporter.update_job(conn, now)
+            last = (db.active_unit_count(conn, job["id"]) == 0
+                    and db.take_job_after_units(conn, job["id"], worker_id, now))
+            return last, db.get_job(conn, job["id"])
+    last, job = outage.retried(settings, "saving the clip's outcome", write)
     if last:
         _close_render(settings, job, queue)
 
 
 def _close_render(settings: Settings, job, queue: TaskQueue) -> str:
     """All units of the fan-out ended: the render stage is done, failed or cancelled."""
-    with db.session(settings.app_db_path) as conn:
-        units = db.list_units(conn, job["id"])
-        started_at = job["stage_started_at"] or time.time()
+    def read():
+        with db.session(settings.app_db) as conn:
+            return db.list_units(conn, job["id"])
+    units = outage.retried(settings, "reading the clips", read, job["id"], "render")
+    started_at = job["stage_started_at"] or time.time()
     ended = {u["status"] for u in units}
     if job["cancel_requested"] or states.CANCELLED in ended:
         return _finish(settings, job["id"], job["episode_id"], "render", states.CANCELLED, "The job was cancelled.",
@@ -333,14 +376,14 @@ def run_until_done(settings: Settings, job_id: int) -> str:
 
 
 def _run_here(settings: Settings, job_id: int, wait: bool) -> str:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         job = db.get_job(conn, job_id)
     if job is None:
         return "missing"
     queue = LocalQueue(settings)
     queue.stage(job_id, job["priority"], max(0.0, (job["next_attempt_at"] or 0) - time.time()) if wait else 0.0)
     queue.drain(wait)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return db.get_job(conn, job_id)["status"]
 
 
@@ -379,12 +422,17 @@ def _conclude(settings: Settings, job, stage: str, status: str, message: str, ki
     job_id = job["id"]
     if kind == "transient" and job["attempts"] < job["max_attempts"]:
         delay = retry_delay(settings, job["attempts"])
-        with db.session(settings.app_db_path) as conn, db.transaction(conn):
-            if not db.schedule_retry(conn, job_id, time.time() + delay, message, kind):
-                return db.get_job(conn, job_id)["status"]
-            db.add_event(conn, job_id, stage, "retrying", time.time(),
-                         message=f"Attempt {job['attempts']} of {job['max_attempts']} failed: {message}"
-                                 f" Next attempt in {delay:.0f} s.")
+
+        def write() -> str | None:
+            with db.session(settings.app_db) as conn, db.transaction(conn):
+                if not db.schedule_retry(conn, job_id, time.time() + delay, message, kind):
+                    return db.get_job(conn, job_id)["status"]
+                db.add_event(conn, job_id, stage, "retrying", time.time(),
+                             message=f"Attempt {job['attempts']} of {job['max_attempts']} failed: {message}"
+                                     f" Next attempt in {delay:.0f} s.")
+                return None
+        if moved_on := outage.retried(settings, "scheduling the retry", write, job_id, stage):
+            return moved_on
         dispatch_stage(settings, queue, job_id, job["priority"], delay)
         log.info("job %s: %s; retrying in %.1f s", job_id, message, delay)
         return states.RETRYING
@@ -402,8 +450,8 @@ def _outcome(exc: Exception, job_id: int, stage: str) -> tuple[str, str, str]:
         return states.FAILED, str(exc), "bad_input"
     if isinstance(exc, TransientError):
         return states.FAILED, f"{label} hit a temporary problem: {exc}", "transient"
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return states.FAILED, f"{label} hit a temporary problem: the database was busy ({exc}).", "transient"
+    if db.is_transient(exc):
+        return states.FAILED, f"{label} hit a temporary problem: the database was unavailable ({exc}).", "transient"
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return states.FAILED, f"{label} ran out of disk space in {exc.filename or 'the data folder'}.", "transient"
     if isinstance(exc, PipelineError):
@@ -413,8 +461,10 @@ def _outcome(exc: Exception, job_id: int, stage: str) -> tuple[str, str, str]:
 
 
 def _event(settings: Settings, job_id: int, stage: str | None, kind: str, message: str | None = None) -> None:
-    with db.session(settings.app_db_path) as conn:
-        db.add_event(conn, job_id, stage, kind, time.time(), message=message)
+    def write():
+        with db.session(settings.app_db) as conn:
+            db.add_event(conn, job_id, stage, kind, time.time(), message=message)
+    outage.retried(settings, "recording an event", write, job_id, stage)
 
 
 def retry_delay(settings: Settings, attempts: int) -> float:
@@ -425,12 +475,16 @@ def retry_delay(settings: Settings, attempts: int) -> float:
 
 def _finish(settings: Settings, job_id: int, episode_id: str, stage: str | None, status: str,
             error: str | None, error_kind: str | None) -> str:
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
-        if not db.finish_job(conn, job_id, status, time.time(), error, error_kind):
-            return db.get_job(conn, job_id)["status"]   # it moved on (say, it was cancelled) while this task ran
-        db.add_event(conn, job_id, stage, status, time.time(), message=error)
-        done = db.completed_stages(conn, episode_id)
-        db.set_episode_status(conn, episode_id, states.episode_status_after(status, done), time.time())
+    def write() -> str | None:
+        with db.session(settings.app_db) as conn, db.transaction(conn):
+            if not db.finish_job(conn, job_id, status, time.time(), error, error_kind):
+                return db.get_job(conn, job_id)["status"]   # it moved on (say, it was cancelled) while this task ran
+            db.add_event(conn, job_id, stage, status, time.time(), message=error)
+            done = db.completed_stages(conn, episode_id)
+            db.set_episode_status(conn, episode_id, states.episode_status_after(status, done), time.time())
+            return None
+    if moved_on := outage.retried(settings, "ending the job", write, job_id, stage):
+        return moved_on
     log.info("job %s %s%s", job_id, status, f": {error}" if error else "")
     webhooks.notify_job_finished(settings, job_id)   # never raises; delivers in background threads
     return status

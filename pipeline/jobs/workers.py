@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -101,7 +100,7 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.wait(self.settings.worker.heartbeat_seconds):
             try:
-                with db.session(self.settings.app_db_path) as conn:
+                with db.session(self.settings.app_db) as conn:
                     self.touch(conn, time.time())
-            except sqlite3.Error:   # a busy DB must not end the heartbeat; the next beat retries
+            except db.DatabaseError:   # a busy or unreachable DB must not end the heartbeat; the next beat retries
                 log.warning("heartbeat for %s failed", self.name, exc_info=True)

@@ -22,7 +22,7 @@ def _require(conn, episode_id: str):
 
 
 def summary(settings: Settings, episode_id: str) -> dict:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         episode = _require(conn, episode_id)
         clips = db.list_clips(conn, episode_id)
         renders = db.list_renders(conn, episode_id)
@@ -70,7 +70,7 @@ def summary(settings: Settings, episode_id: str) -> dict:
 
 def list_episodes(settings: Settings, search: str = "", include_deleted: bool = False,
                   limit: int = 200) -> list[dict]:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         rows = db.list_episodes(conn, limit, include_deleted, search.strip())
     return [_list_entry(r) for r in rows]
 
@@ -78,7 +78,7 @@ def list_episodes(settings: Settings, search: str = "", include_deleted: bool = 
 def page(settings: Settings, search: str = "", include_deleted: bool = False, limit: int = 50,
          after: str | None = None) -> dict:
     """A page of the library, newest first, and ``next``: the cursor (an episode id) of the page after."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         if after is not None and db.get_episode(conn, after) is None:
             raise NotFound(f"There is no episode {after} to continue after.")
         rows = db.page_episodes(conn, limit + 1, include_deleted, search.strip(), after)
@@ -99,7 +99,7 @@ def delete(settings: Settings, episode_id: str, hard: bool = False, wait_seconds
     Unfinished jobs of the episode are cancelled first; a hard delete waits for a running
     one to stop so no worker writes into a folder that is being removed.
     """
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         _require(conn, episode_id)
         active = [job["id"] for job in db.active_jobs_for_episode(conn, episode_id)]
     for job_id in active:
@@ -108,13 +108,13 @@ def delete(settings: Settings, episode_id: str, hard: bool = False, wait_seconds
     if hard:
         _wait_until_stopped(settings, episode_id, wait_seconds)
         return _delete_hard(settings, episode_id)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         db.set_episode_deleted(conn, episode_id, time.time(), time.time())
     return {"episode_id": episode_id, "deleted": "soft", "cancelled_jobs": active}
 
 
 def restore(settings: Settings, episode_id: str) -> dict:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         episode = _require(conn, episode_id)
         if episode["deleted_at"] is None:
             raise NotAllowed(f"Episode {episode_id} is not deleted.")
@@ -125,7 +125,7 @@ def restore(settings: Settings, episode_id: str) -> dict:
 def _wait_until_stopped(settings: Settings, episode_id: str, wait_seconds: float) -> None:
     deadline = time.monotonic() + wait_seconds
     while True:
-        with db.session(settings.app_db_path) as conn:
+        with db.session(settings.app_db) as conn:
             running = [j["id"] for j in db.active_jobs_for_episode(conn, episode_id) if j["status"] == "running"]
         if not running:
             return
@@ -136,13 +136,13 @@ def _wait_until_stopped(settings: Settings, episode_id: str, wait_seconds: float
 
 
 def _delete_hard(settings: Settings, episode_id: str) -> dict:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         episode = db.get_episode(conn, episode_id)
     folder = storage.episode_dir(settings.data_dir, episode_id)
     trash = storage.trash_path(settings.data_dir, episode_id)
     if folder.exists():
         folder.rename(trash)   # atomic: from here on the files are gone from the episode's view
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         db.delete_episode(conn, episode_id)
     storage.remove_tree(trash)
     upload = Path(episode["source_uri"])
@@ -159,7 +159,7 @@ def load_transcript(settings: Settings, episode_id: str) -> dict | None:
 
 
 def export(settings: Settings, episode_id: str, fmt: str) -> str:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         _require(conn, episode_id)
     doc = load_transcript(settings, episode_id)
     if doc is None:

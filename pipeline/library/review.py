@@ -27,7 +27,7 @@ def set_clip_status(settings: Settings, clip_id: str, status: str) -> dict:
     """Approve, reject or un-review a clip; rejecting removes its renders."""
     if status not in REVIEW_STATUSES:
         raise BadInput(f"A clip can be marked {', '.join(REVIEW_STATUSES)}; '{status}' is not one of them.")
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         clip = _require_clip(conn, clip_id)
         db.set_clip_review_status(conn, clip_id, status, time.time())
         if status == "rejected":
@@ -41,7 +41,7 @@ def trim_clip(settings: Settings, clip_id: str, start: float, end: float, dispat
     """Move a clip's bounds (snapped to words), drop its renders and queue a render job for it."""
     if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (start, end)):
         raise BadInput("A clip's start and end must be numbers of seconds.")
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         clip = _require_clip(conn, clip_id)
         episode = db.get_episode(conn, clip["episode_id"])
         job_options = json.loads(db.last_job_options(conn, clip["episode_id"]) or "{}")
@@ -58,7 +58,7 @@ def trim_clip(settings: Settings, clip_id: str, start: float, end: float, dispat
     if not rules.min_seconds <= end - start <= rules.max_seconds:
         raise BadInput(f"The trimmed clip would last {end - start:.1f} s; clips must last "
                        f"{rules.min_seconds:g}-{rules.max_seconds:g} s.")
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         db.set_clip_bounds(conn, clip_id, start, end, time.time())
         db.delete_clip_renders(conn, clip_id)
     _remove_render_files(settings, clip)
@@ -82,7 +82,7 @@ def set_clip_render_options(settings: Settings, clip_id: str, *, reframe: str | 
         raise BadInput(f"Caption style '{caption_style}' is not one of {', '.join(styles)}.")
     if remove_silences not in (None, "", True, False):
         raise BadInput(f"remove_silences must be true, false or '' (got {remove_silences!r}).")
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         clip = _require_clip(conn, clip_id)
         wanted = (clip["reframe"] if reframe is None else reframe or None,
                   clip["caption_style"] if caption_style is None else caption_style or None)
@@ -105,7 +105,7 @@ def set_clip_render_options(settings: Settings, clip_id: str, *, reframe: str | 
 def update_enrichment(settings: Settings, episode_id: str, *, title: str | None = None, summary: str | None = None,
                       keywords: list[str] | None = None, chapters: list[dict] | None = None) -> dict:
     """Replace the given parts of an episode's enrichment (None = keep); returns the enrichment."""
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         episode = db.get_episode(conn, episode_id)
         if episode is None:
             raise NotFound(f"There is no episode {episode_id}.")
@@ -133,7 +133,7 @@ def update_enrichment(settings: Settings, episode_id: str, *, title: str | None 
 
 
 def get_clip(settings: Settings, clip_id: str) -> dict:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         clip = _require_clip(conn, clip_id)
         renders = db.list_clip_renders(conn, clip_id)
     return {"clip_id": clip["id"], "episode_id": clip["episode_id"], "start": clip["start"], "end": clip["end"],

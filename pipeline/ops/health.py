@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from pipeline import db
 from pipeline.config import Settings
 from pipeline.media import ffmpeg_exe, ffmpeg_query
 from pipeline.ops import serve
@@ -129,7 +130,11 @@ def disk(settings: Settings) -> dict:
 
 
 def database_sizes(settings: Settings) -> dict[str, int]:
-    """Bytes on disk of the app DB and the queue DB, write-ahead logs included."""
+    """Bytes of the app DB and the queue DB: the SQLite files with their write-ahead logs, or on PostgreSQL
+    the app's tables and Huey's (one database holds both)."""
+    if settings.uses_postgres:
+        with db.session(settings.app_db) as conn:
+            return db.postgres_table_bytes(conn)
     sizes = {}
     for label, path in (("app", settings.app_db_path), ("queue", settings.queue_db_path)):
         sizes[label] = sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())

@@ -20,7 +20,7 @@ _histograms: dict[str, tuple[float, dict]] = {}
 
 
 def _rates(settings: Settings, conn) -> dict:
-    key = str(settings.app_db_path)
+    key = str(settings.app_db)
     cached = _histograms.get(key)
     if cached is None or time.monotonic() - cached[0] > HISTOGRAM_MAX_AGE_SECONDS:
         rates = {stage: ([(f"{bound:g}", n) for bound, n in zip(RATE_BUCKETS, cumulative, strict=True)]
@@ -43,7 +43,7 @@ class Snapshot:
 
 
 def snapshot(settings: Settings) -> Snapshot:
-    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+    with db.session(settings.app_db) as conn, db.snapshot(conn):
         counts = db.count_jobs_by_status(conn)
         rates = _rates(settings, conn)
         liveness = workers.liveness(settings, conn, time.time())
@@ -60,7 +60,7 @@ def snapshot(settings: Settings) -> Snapshot:
 def stats(settings: Settings) -> dict:
     """``GET /v1/stats``: the CLI's ``stats`` plus the average processing time and the live workers."""
     data = jobs.stats(settings)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         average = db.average_processing_seconds(conn)
         liveness = workers.liveness(settings, conn, time.time())
     return {**data, "average_processing_seconds": None if average is None else round(average, 1),

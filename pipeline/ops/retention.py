@@ -50,7 +50,7 @@ def cleanup(settings: Settings, dry_run: bool = False, now: float | None = None)
     now = time.time() if now is None else now
     r = settings.retention
     items: list[dict] = []
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         if not dry_run:
             _sweep_aside(settings, conn)
         if r.source_days > 0:
@@ -73,7 +73,7 @@ def policy(settings: Settings) -> dict:
 
 def deletions(settings: Settings, limit: int = 100, episode_id: str | None = None) -> list[dict]:
     """The recorded deletions, newest first."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         rows = db.list_deletions(conn, limit, episode_id)
     return [{"kind": row["kind"], "episode_id": row["episode_id"], "clip_id": row["clip_id"], "path": row["path"],
              "bytes": row["bytes"], "items": row["items"], "reason": row["reason"],
@@ -82,7 +82,7 @@ def deletions(settings: Settings, limit: int = 100, episode_id: str | None = Non
 
 def event_summary(settings: Settings, job_id: int) -> dict | None:
     """What compaction kept of a job's events (``retention.events_days``), or None if they were not compacted."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         row = db.get_event_summary(conn, job_id)
     if row is None:
         return None
@@ -93,7 +93,7 @@ def event_summary(settings: Settings, job_id: int) -> dict | None:
 
 def pin_episode(settings: Settings, episode_id: str, pinned: bool = True) -> dict:
     """A pinned episode keeps everything (source, audio, every render) and is never purged from the trash."""
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         if not db.set_episode_pinned(conn, episode_id, pinned, time.time()):
             raise BadInput(f"There is no episode {episode_id}.")
     return {"episode_id": episode_id, "pinned": pinned}
@@ -101,7 +101,7 @@ def pin_episode(settings: Settings, episode_id: str, pinned: bool = True) -> dic
 
 def pin_clip(settings: Settings, clip_id: str, pinned: bool = True) -> dict:
     """A pinned clip keeps its renders even when it is rejected."""
-    with db.session(settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(settings.app_db) as conn, db.transaction(conn):
         if not db.set_clip_pinned(conn, clip_id, pinned):
             raise BadInput(f"There is no clip {clip_id}.")
     return {"clip_id": clip_id, "pinned": pinned}

@@ -25,7 +25,7 @@ def overview(settings: Settings, days: int = 14, failures: int = 5) -> dict:
     today = datetime.fromtimestamp(now, UTC).date()
     first_day = today - timedelta(days=days - 1)
     since = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC).timestamp()
-    with db.session(settings.app_db_path) as conn, db.snapshot(conn):
+    with db.session(settings.app_db) as conn, db.snapshot(conn):
         outcome = jobs.outcomes(conn)
         liveness = workers.liveness(settings, conn, now)
         per_day = {row["day"]: row for row in db.throughput_by_day(conn, since)}

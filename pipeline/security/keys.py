@@ -31,33 +31,33 @@ def create(settings: Settings, name: str) -> dict:
     if not name or len(name) > 100:
         raise BadInput("A key needs a name of 1 to 100 characters (who or what uses it).")
     key = PREFIX + secrets.token_urlsafe(32)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         key_id = db.insert_api_key(conn, name, key[:len(PREFIX) + 6], _hash(key), time.time())
     return {"key_id": key_id, "name": name, "key": key}
 
 
 def list_keys(settings: Settings) -> list[dict]:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return [{"key_id": r["id"], "name": r["name"], "prefix": r["prefix"], "created_at": iso(r["created_at"]),
                  "revoked_at": iso(r["revoked_at"])} for r in db.list_api_keys(conn)]
 
 
 def revoke(settings: Settings, key_id: int) -> dict:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         if not db.revoke_api_key(conn, key_id, time.time()):
             raise NotFound(f"There is no active API key {key_id}.")
     return next(k for k in list_keys(settings) if k["key_id"] == key_id)
 
 
 def any_active(settings: Settings) -> bool:
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         return db.active_api_key_count(conn) > 0
 
 
 def verify(settings: Settings, presented: str) -> int | None:
     """The id of the active key ``presented`` is, or None."""
     digest = _hash(presented)
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         row = db.find_api_key(conn, digest)
     return row["id"] if row is not None and hmac.compare_digest(row["key_hash"], digest) else None
 

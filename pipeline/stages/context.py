@@ -25,7 +25,7 @@ class StageContext:
         return storage.episode_dir(self.settings.data_dir, self.episode_id)
 
     def episode(self):
-        with db.session(self.settings.app_db_path) as conn:
+        with db.session(self.settings.app_db) as conn:
             return db.get_episode(conn, self.episode_id)
 
     def transcript_path(self, fmt: str = "json") -> Path:
@@ -39,5 +39,5 @@ class StageContext:
 
     def write(self, fn, *args) -> None:
         """Run one db write function in a short transaction, with the current time appended."""
-        with db.session(self.settings.app_db_path) as conn, db.transaction(conn):
+        with db.session(self.settings.app_db) as conn, db.transaction(conn):
             fn(conn, *args, time.time())

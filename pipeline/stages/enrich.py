@@ -121,7 +121,7 @@ def run(ctx: StageContext) -> None:
              "reason": c["reason"], "source": c.get("source", enrichment["source"]),
              "hashtags_json": json.dumps(c.get("hashtags") or []),
              "score_detail_json": json.dumps(c["score_detail"]) if c.get("score_detail") else None} for c in clips]
-    with db.session(ctx.settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(ctx.settings.app_db) as conn, db.transaction(conn):
         now = time.time()
         db.set_episode_enrichment(conn, ctx.episode_id, json.dumps(enrichment), now)
         if enrichment["title"]:

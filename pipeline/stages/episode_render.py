@@ -33,7 +33,7 @@ def run(ctx: StageContext) -> None:
 
 def summary(settings: Settings, episode_id: str) -> dict | None:
     """The ``full_episode_render`` entry of the episode summary (None until one exists)."""
-    with db.session(settings.app_db_path) as conn:
+    with db.session(settings.app_db) as conn:
         rows = db.list_episode_renders(conn, episode_id)
     for row in rows:
         path = settings.data_dir / row["path"]

@@ -32,7 +32,7 @@ def is_complete(clip_id: str, renders: list, data_dir: Path, variants: tuple[str
 
 def pending(ctx: StageContext) -> list:
     """The episode's clips that are not rejected and not fully rendered, in episode order."""
-    with db.session(ctx.settings.app_db_path) as conn:
+    with db.session(ctx.settings.app_db) as conn:
         clips = [c for c in db.list_clips(conn, ctx.episode_id) if c["status"] != "rejected"]
         renders = db.list_renders(conn, ctx.episode_id)
     variants = expected_variants(ctx)
@@ -72,7 +72,7 @@ def run(ctx: StageContext) -> None:
 
 def _record(ctx: StageContext, clip_id: str, outputs: dict[str, Path]) -> None:
     probed = {variant: media.probe(path) for variant, path in outputs.items()}
-    with db.session(ctx.settings.app_db_path) as conn, db.transaction(conn):
+    with db.session(ctx.settings.app_db) as conn, db.transaction(conn):
         now = time.time()
         for variant, path in outputs.items():
             info = probed[variant]
