@@ -22,7 +22,7 @@ from pipeline.jobs import backlog, runner
 from pipeline.jobs import options as job_options
 from pipeline.jobs.states import ALL_STAGES, TARGET_STAGES
 from pipeline.library import episodes
-from pipeline.ops import disk, retention, serve
+from pipeline.ops import database, disk, retention, serve
 from pipeline.security import keys as api_keys
 
 
@@ -293,6 +293,42 @@ def _add_option_flags(p) -> None:
                             "added to transcribe.vocabulary")
 
 
+# --- the database (issue 16): migrate, and move a SQLite installation into PostgreSQL ------------
+
+def cmd_db_migrate(args, settings) -> int:
+    result = database.migrate(settings)
+    applied = ", ".join(map(str, result["applied"])) or "none (up to date)"
+    _print(args, result, f"{result['dialect']} {result['database']}: schema version {result['version']};"
+                         f" applied now: {applied}")
+    return 0
+
+
+def cmd_db_copy(args, settings) -> int:
+    result = database.copy_to(settings, args.to)
+    lines = [f"copied {result['rows']} rows from {result['from']} to {result['to']} in {result['seconds']} s;"
+             " row counts match:"]
+    lines += [f"  {table:<22} {counts['target']:>9}" for table, counts in result["tables"].items()]
+    lines.append(f"Now set database.url (or CLIPDESK_DATABASE_URL) to {result['to']} on every machine.")
+    _print(args, result, "\n".join(lines))
+    return 0
+
+
+def _add_db_commands(sub) -> None:
+    group = sub.add_parser("db", help="the app database: migrate it, copy a SQLite installation into PostgreSQL",
+                           description="The app database named by database.url (or CLIPDESK_DATABASE_URL); "
+                                       "empty = the SQLite file in the data dir.")
+    actions = group.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    for name, func, help_text in (
+            ("migrate", cmd_db_migrate, "apply the schema migrations the database lacks (workers do it too)"),
+            ("copy", cmd_db_copy, "copy every episode, job, event, clip, render, feed, key and learned rate into"
+                                  " an empty PostgreSQL database and check the row counts (stop workers first)")):
+        p = actions.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        if name == "copy":
+            p.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:port/database")
+
+
 # --- automation (issue 8): feeds, watch folder, webhook deliveries -----------------------------
 
 def _feed_line(feed: dict) -> str:
@@ -452,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="address to listen on (default: api.address from the config)")
     p.add_argument("--port", type=int, help="port (default: api.port from the config)")
     _add_api_key_commands(sub)
+    _add_db_commands(sub)
     _add_automation_commands(sub)
     return parser
 

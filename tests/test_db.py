@@ -9,7 +9,7 @@ from pipeline import db, jobs
 def test_migrations_apply_once_and_use_wal(settings):
     with db.session(settings.app_db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.migrate(conn) == []   # already applied by connect()
+        assert db.apply_migrations(conn) == []   # already applied by connect()
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"episodes", "jobs", "job_events", "clips", "renders", "stage_checkpoints", "workers"} <= tables
 
@@ -17,8 +17,8 @@ def test_migrations_apply_once_and_use_wal(settings):
 def test_fresh_database_file_gets_every_migration(tmp_path):
     conn = sqlite3.connect(tmp_path / "fresh.db", isolation_level=None)
     numbers = sorted(int(f.name.split("_", 1)[0]) for f in db.MIGRATIONS_DIR.glob("*.sql"))
-    assert db.migrate(conn) == numbers
-    assert db.migrate(conn) == []
+    assert db.apply_migrations(conn) == numbers
+    assert db.apply_migrations(conn) == []
 
 
 def test_job_progress_never_goes_backwards(settings, speech_video):

@@ -60,17 +60,17 @@ def describe(target) -> str:
     return str(target)
 
 
-def connect(target):
-    """Open the app DB (creating and migrating it on first use in this process)."""
+def connect(target, migrate: bool = True):
+    """Open the app DB (creating and migrating it on first use in this process, unless ``migrate`` is off)."""
     if is_postgres(target):
         conn, key = _open_postgres(target), target
     else:
         path = Path(target)
         conn, key = _open_sqlite(path), str(path.resolve())
-    if key not in _migrated:
+    if migrate and key not in _migrated:
         with _migrate_lock:
             if key not in _migrated:
-                migrate(conn)
+                apply_migrations(conn)
                 _migrated.add(key)
     return conn
 
@@ -243,7 +243,7 @@ def snapshot(conn) -> Iterator:
             conn.execute("COMMIT")
 
 
-def migrate(conn) -> list[int]:
+def apply_migrations(conn) -> list[int]:
     """Apply the migrations not yet recorded; return the versions applied."""
     if isinstance(conn, PostgresConnection):
         return _migrate_postgres(conn)
