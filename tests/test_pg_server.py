@@ -63,5 +63,11 @@ def test_a_connection_broken_by_a_restart_raises_operational_error(postgres_serv
         assert conn.closed   # broken for good: the app has to reconnect
     finally:
         conn.close()
+    postgres_server.stop()
+    try:   # reconnecting while the server is down fails the same way
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(postgres_url, connect_timeout=5)
+    finally:
+        postgres_server.start()
     with psycopg.connect(postgres_url) as fresh:
         assert fresh.execute("SELECT 1").fetchone() == (1,)
