@@ -30,11 +30,15 @@ test-backends: $(STAMP) system-packages
 	CT2_USE_MKL=0 CT2_FORCE_CPU_ISA=GENERIC $(PY) -m pytest -m model
 
 # What the tests need from Debian, installed when missing: chromium (the browser tests drive it
-# through Playwright; no browser download) and espeak-ng (generated test speech).
+# through Playwright; no browser download), espeak-ng (generated test speech) and postgresql (the
+# tests start throwaway servers; Debian keeps its server binaries off PATH, so look for them where
+# tests/pg_server.py does).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := chromium espeak-ng
+POSTGRES_BINARIES := /usr/lib/postgresql/*/bin/postgres
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	ls $(POSTGRES_BINARIES) >/dev/null 2>&1 || command -v postgres >/dev/null || missing="$$missing postgresql"; \
 	[ -z "$$missing" ] || { $(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; }
 
 lint: $(STAMP)

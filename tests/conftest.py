@@ -70,6 +70,28 @@ def models_cache(tmp_path_factory):
     return cache
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server (tests/pg_server.py), started by the first test that asks for it."""
+    from pg_server import PostgresNotInstalled, PostgresServer
+    try:
+        server = PostgresServer()
+    except PostgresNotInstalled as error:
+        pytest.skip(str(error))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The URL of a fresh, empty database on that server, dropped after the test."""
+    postgres_server.start()   # a no-op, unless an earlier test stopped or killed the server and failed
+    url = postgres_server.create_database()
+    yield url
+    if postgres_server.running:
+        postgres_server.drop_database(url)
+
+
 def word_error_rate(reference: str, hypothesis: str) -> float:
     import jiwer
     normalise = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
