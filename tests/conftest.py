@@ -1,6 +1,7 @@
 """Shared fixtures: real settings on a temp data dir, real generated media, one real transcript."""
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -12,16 +13,37 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import mediagen  # noqa: E402
 
-from pipeline.config import load_settings  # noqa: E402
+from pipeline.config import DatabaseSettings, load_settings  # noqa: E402
+
+# Every test's `settings` on this database: "sqlite" (the default) or "postgresql" (a fresh database on the
+# test server per test): `CLIPDESK_TEST_DATABASE=postgresql make test-fast` runs the suite on PostgreSQL.
+TEST_DATABASE = os.environ.get("CLIPDESK_TEST_DATABASE", "sqlite")
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch):
+def settings(tmp_path, monkeypatch, request):
     """The shipped defaults, except that tests act as the operator: they take media from temp folders
     anywhere and fetch from their own servers on 127.0.0.1 (tests/test_security.py uses the defaults)."""
     monkeypatch.setenv("CLIPDESK_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("CLIPDESK_CONFIG", raising=False)
+    monkeypatch.delenv("CLIPDESK_DATABASE_URL", raising=False)
+    if TEST_DATABASE == "postgresql":
+        monkeypatch.setenv("CLIPDESK_DATABASE_URL", request.getfixturevalue("postgres_url"))
     return as_test_operator(load_settings())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_settings(request, settings, monkeypatch):
+    """``settings`` on each database in turn: the SQL layer's and the queue's tests run on both. The env
+    follows, so consumers and CLI subprocesses started by the test use the same database."""
+    if request.param == "postgresql" and not settings.uses_postgres:
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("CLIPDESK_DATABASE_URL", url)
+        return dataclasses.replace(settings, database=DatabaseSettings(url=url))
+    if request.param == "sqlite" and settings.uses_postgres:
+        monkeypatch.delenv("CLIPDESK_DATABASE_URL")
+        return dataclasses.replace(settings, database=DatabaseSettings())
+    return settings
 
 
 def as_test_operator(settings):

@@ -1,3 +1,6 @@
+"""The app database: SQLite specifics (WAL, migrating an old file), and job-row rules on both databases
+(``backend_settings``; tests/test_sql_layer.py has the rest of the SQL layer on both)."""
+
 import sqlite3
 import time
 
@@ -21,9 +24,9 @@ def test_fresh_database_file_gets_every_migration(tmp_path):
     assert db.apply_migrations(conn) == []
 
 
-def test_job_progress_never_goes_backwards(settings, speech_video):
-    _, job_id = jobs.create(settings, str(speech_video))
-    with db.session(settings.app_db) as conn:
+def test_job_progress_never_goes_backwards(backend_settings, speech_video):
+    _, job_id = jobs.create(backend_settings, str(speech_video))
+    with db.session(backend_settings.app_db) as conn:
         db.set_job_progress(conn, job_id, 0.5, 0.6, 10.0, time.time())
         db.set_job_progress(conn, job_id, 0.1, 0.2, 30.0, time.time())
         row = db.get_job(conn, job_id)
@@ -31,11 +34,11 @@ def test_job_progress_never_goes_backwards(settings, speech_video):
     assert row["stage_progress"] == 0.1
 
 
-def test_cancel_of_queued_job_is_immediate_and_of_running_job_is_a_request(settings, speech_video):
-    _, queued = jobs.create(settings, str(speech_video))
-    _, running = jobs.create(settings, str(speech_video))
-    _, between = jobs.create(settings, str(speech_video))
-    with db.session(settings.app_db) as conn:
+def test_cancel_of_queued_job_is_immediate_and_of_running_job_is_a_request(backend_settings, speech_video):
+    _, queued = jobs.create(backend_settings, str(speech_video))
+    _, running = jobs.create(backend_settings, str(speech_video))
+    _, between = jobs.create(backend_settings, str(speech_video))
+    with db.session(backend_settings.app_db) as conn:
         db.start_job(conn, running, time.time(), worker_id="host:1")
         db.start_job(conn, between, time.time(), worker_id="host:1")
         db.release_job(conn, between)   # its stage ended; the next one waits in the queue
@@ -46,9 +49,9 @@ def test_cancel_of_queued_job_is_immediate_and_of_running_job_is_a_request(setti
         assert not db.start_job(conn, queued, time.time())   # a cancelled job never starts
 
 
-def test_a_job_between_stages_is_claimed_once_without_a_new_attempt(settings, speech_video):
-    _, job_id = jobs.create(settings, str(speech_video))
-    with db.session(settings.app_db) as conn:
+def test_a_job_between_stages_is_claimed_once_without_a_new_attempt(backend_settings, speech_video):
+    _, job_id = jobs.create(backend_settings, str(speech_video))
+    with db.session(backend_settings.app_db) as conn:
         assert db.start_job(conn, job_id, time.time(), worker_id="host:1")
         assert not db.start_job(conn, job_id, time.time(), worker_id="host:2")   # held by host:1
         db.release_job(conn, job_id)
@@ -57,9 +60,9 @@ def test_a_job_between_stages_is_claimed_once_without_a_new_attempt(settings, sp
         assert db.get_job(conn, job_id)["attempts"] == 1
 
 
-def test_stage_rates_pool_recent_finished_runs(settings, speech_video):
-    _, job_id = jobs.create(settings, str(speech_video))
-    with db.session(settings.app_db) as conn:
+def test_stage_rates_pool_recent_finished_runs(backend_settings, speech_video):
+    _, job_id = jobs.create(backend_settings, str(speech_video))
+    with db.session(backend_settings.app_db) as conn:
         db.add_event(conn, job_id, "transcribe", "finished", time.time(), seconds=10, media_seconds=100)
         db.add_event(conn, job_id, "transcribe", "finished", time.time(), seconds=30, media_seconds=100)
         db.add_event(conn, job_id, "render", "failed", time.time(), seconds=99, media_seconds=1)
