@@ -3,7 +3,8 @@
 Pipeline errors map by kind (unknown id 404, a transition the state forbids 409, an upload over
 the limit 413, other bad input 422); FastAPI's validation errors name the field; Starlette's own
 errors (404/405, bad multipart, a Range it cannot satisfy) are rewritten so that no answer of
-this API is ever plain text or HTML.
+this API is ever plain text or HTML. A database that is away (PostgreSQL restarting, the network
+cut) answers 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pipeline import db
 from pipeline.errors import BadInput, DuplicateSource, NotAllowed, NotFound, PipelineError, TooLarge
 
 MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER_S = 5
 
 
 class Problem(Exception):
@@ -91,6 +94,15 @@ def install(app: FastAPI) -> None:
             else _default_detail(exc.status_code, request)
         return response(exc.status_code, detail, request.url.path, dict(exc.headers or {}))
 
+    async def _database(request: Request, exc: Exception):
+        if not db.is_transient(exc):
+            raise exc   # a bug, not an outage: the server's 500
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return response(503, f"The database is unreachable or busy right now ({first_line});"
+                             " try again in a few seconds.", request.url.path, {"Retry-After": str(RETRY_AFTER_S)})
+
+    for database_error in db.DatabaseError:   # a PostgreSQL restart or a network cut: 503, not a stack trace
+        app.add_exception_handler(database_error, _database)
     app.add_middleware(PlainErrorsToProblems)
 
 
