@@ -5,11 +5,13 @@ import shlex
 import streamlit as st
 
 from pages import _common as c
+from pipeline import db
 from pipeline.ops import disk, health
 
 settings = c.settings()
 st.title("Settings & health")
-st.caption(f"Config file: `{settings.source}` · data dir: `{settings.data_dir}`")
+database = f"PostgreSQL `{db.describe(settings.app_db)}`" if settings.uses_postgres else f"SQLite `{settings.app_db}`"
+st.caption(f"Config file: `{settings.source}` · data dir: `{settings.data_dir}` · database: {database}")
 
 c.exposure_warning(settings)
 

@@ -9,8 +9,8 @@ import pytest
 from pipeline import db, jobs
 
 
-def test_migrations_apply_once_and_use_wal(settings):
-    with db.session(settings.app_db) as conn:
+def test_migrations_apply_once_and_use_wal(tmp_path):
+    with db.session(tmp_path / "app.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.apply_migrations(conn) == []   # already applied by connect()
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -204,6 +204,7 @@ __all__ = [
     "is_transient",
     "migration_files",
     "apply_migrations",
+    "applied_migrations",
     "active_api_key_count",
     "active_jobs_for_episode",
     "active_unit_count",

@@ -250,6 +250,10 @@ def apply_migrations(conn) -> list[int]:
     return _migrate_sqlite(conn)
 
 
+def applied_migrations(conn) -> list[int]:
+    return [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
+
+
 def migration_files(dialect_name: str) -> list[tuple[int, Path]]:
     folder = POSTGRES_MIGRATIONS_DIR if dialect_name == "postgresql" else MIGRATIONS_DIR
     return [(int(file.name.split("_", 1)[0]), file) for file in sorted(folder.glob("*.sql"))]
