@@ -31,7 +31,7 @@ from pipeline.ops import retention
 settings = load_settings()
 settings.data_dir.mkdir(parents=True, exist_ok=True)
 log = logging.getLogger("clipdesk.worker")
-WORKER_ID = workers.worker_id()
+WORKER_ID = workers.worker_id(settings)
 
 
 class GracefulConsumer(Consumer):

@@ -292,7 +292,7 @@ def queue_forecast(settings: Settings, conn, now: float) -> dict[int, tuple[floa
         return {}
     slots = max(1, workers.liveness(settings, conn, now)["threads_alive"])
     cpu_share = threads.machine_share(slots)   # every slot busy: each has its share of the machine
-    rates = db.stage_rates(conn, workers.HOST)
+    rates = db.stage_rates(conn, settings.worker.host_id)
     typical = db.typical_media_seconds(conn) or DEFAULT_MEDIA_SECONDS
     busy, queued = [], []
     for row in rows:

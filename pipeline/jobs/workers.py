@@ -1,18 +1,18 @@
 """Worker identity, heartbeats and the one liveness rule.
 
-A worker is a consumer process, named ``<host>:<pid>``. While it runs, it stamps its row in
+A worker is a consumer process, named ``<host_id>:<pid>`` (``worker.host_id``, env ``CLIPDESK_HOST_ID``,
+else the hostname: the one place a host is recorded, in worker ids and in stage events). While it runs, it stamps its row in
 ``workers`` (its consumer thread) and the row of each job or render unit it is working on
 (``Heartbeat``). One rule says whether a heartbeat is still alive: it is younger than
 ``worker.stale_after_seconds``. The reaper (``pipeline.jobs.recovery``) applies it to jobs and
 units, the dashboard and ``stats`` to consumers; a process on this host can also be checked
-directly.
+directly, one on another host only by its heartbeat (its pid means nothing here).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -23,12 +23,14 @@ from pipeline.config import Settings
 
 log = logging.getLogger("clipdesk.workers")
 
-HOST = socket.gethostname()   # stage events record where they ran: rates are learned per machine
+def worker_id(settings: Settings, pid: int | None = None) -> str:
+    """This process's worker id: ``<host_id>:<pid>``."""
+    return f"{settings.worker.host_id}:{os.getpid() if pid is None else pid}"
 
 
-def worker_id(pid: int | None = None) -> str:
-    """This process's worker id: ``<host>:<pid>``."""
-    return f"{HOST}:{os.getpid() if pid is None else pid}"
+def host_of(worker: str) -> str:
+    """The host part of a worker id (host ids hold no colon)."""
+    return worker.rpartition(":")[0]
 
 
 def is_fresh(settings: Settings, heartbeat_at: float | None, now: float) -> bool:
@@ -39,10 +41,11 @@ def is_fresh(settings: Settings, heartbeat_at: float | None, now: float) -> bool
 def lost(settings: Settings, row, now: float) -> str | None:
     """Why the worker of a running job or unit is gone, or None while it may still be running.
 
-    A worker on this host whose process has exited is gone at once; any other is judged by its heartbeat.
+    A worker on this host whose process has exited is gone at once; any other is judged by its heartbeat
+    (a pid of another host may well name some unrelated process here, or none).
     """
     host, _, pid = (row["worker_id"] or "").rpartition(":")
-    if host == HOST and pid.isdigit() and not process_alive(int(pid)):
+    if host == settings.worker.host_id and pid.isdigit() and not process_alive(int(pid)):
         return f"its worker process {pid} has exited"
     last = row["heartbeat_at"] or row["started_at"] or now
     if not is_fresh(settings, last, now):
