@@ -1,15 +1,21 @@
-"""Workers across hosts (issue 16): host ids and the pid check only on its own host."""
+"""Workers across hosts (issue 16): host ids, the pid check only on its own host, and periodic work taken
+by one consumer at a time through a lease in the database."""
 
 import subprocess
+import sys
+import threading
 import time
 
 import pytest
-from workers import use_config
+from conftest import ROOT
+from media_server import MediaServer
+from workers import Consumer, use_config, wait_until
 
 from pipeline import db
+from pipeline.automation import feeds
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError
-from pipeline.jobs import workers
+from pipeline.jobs import leases, workers
 
 
 def _dead_pid() -> int:
@@ -78,3 +84,136 @@ def test_a_pid_is_checked_only_on_its_own_host(tmp_path, monkeypatch):
     # a host whose name ends like ours is another host
     assert workers.lost(settings, {"worker_id": f"xalpha:{pid}", "heartbeat_at": fresh, "started_at": None},
                         now) is None
+
+
+# --- leases --------------------------------------------------------------------------------------
+
+def test_a_lease_refuses_a_second_holder_lets_its_holder_back_in_and_expires(settings):
+    with db.session(settings.app_db_path) as conn:
+        assert db.acquire_lease(conn, "feeds", "alpha:1", 1000.0, 1030.0)
+        assert not db.acquire_lease(conn, "feeds", "beta:2", 1010.0, 1040.0)      # held: refused
+        assert db.get_lease(conn, "feeds")["holder"] == "alpha:1"
+        assert db.acquire_lease(conn, "feeds", "alpha:1", 1020.0, 1050.0)         # re-entrance extends it
+        assert db.get_lease(conn, "feeds")["expires_at"] == 1050.0
+        assert not db.acquire_lease(conn, "feeds", "beta:2", 1049.0, 1079.0)
+        assert db.acquire_lease(conn, "other", "beta:2", 1049.0, 1079.0)          # names are independent
+        assert db.acquire_lease(conn, "feeds", "beta:2", 1051.0, 1081.0)          # expired: taken over
+        assert db.get_lease(conn, "feeds")["holder"] == "beta:2"
+        assert not db.renew_lease(conn, "feeds", "alpha:1", 1090.0)              # the old holder lost it
+        db.release_lease(conn, "feeds", "alpha:1")                                # ...and cannot free it
+        assert db.get_lease(conn, "feeds")["holder"] == "beta:2"
+        assert db.renew_lease(conn, "feeds", "beta:2", 1090.0)
+        db.release_lease(conn, "feeds", "beta:2")
+        assert db.get_lease(conn, "feeds") is None
+        assert db.acquire_lease(conn, "feeds", "alpha:1", 1060.0, 1090.0)         # released: free at once
+
+
+def test_a_held_lease_is_renewed_while_its_work_runs_and_released_even_when_the_work_fails(tmp_path, monkeypatch):
+    settings = use_config(tmp_path, monkeypatch, worker={"heartbeat_seconds": 0.2, "stale_after_seconds": 1.0})
+
+    def other_takes_it() -> bool:
+        with db.session(settings.app_db_path) as conn:
+            now = time.time()
+            return db.acquire_lease(conn, leases.AUTOMATION, "beta:2", now, now + 1.0)
+
+    with leases.Lease(settings, leases.AUTOMATION, "alpha:1") as taken:
+        assert taken
+        deadline = time.monotonic() + 2.5   # 2.5x the lease's lifetime: only renewals keep it
+        while time.monotonic() < deadline:
+            assert not other_takes_it()
+            time.sleep(0.1)
+    assert other_takes_it()   # released at the end, not left to expire
+    with leases.Lease(settings, leases.AUTOMATION, "alpha:1") as taken:
+        assert not taken   # beta holds it now
+    with db.session(settings.app_db_path) as conn:
+        db.release_lease(conn, leases.AUTOMATION, "beta:2")
+
+    with pytest.raises(RuntimeError), leases.Lease(settings, leases.RETENTION, "alpha:1") as taken:
+        assert taken
+        raise RuntimeError("the work failed")
+    with leases.Lease(settings, leases.RETENTION, "gamma:3") as taken:
+        assert taken
+
+
+def test_threads_of_one_worker_do_not_run_the_same_periodic_work_at_once(tmp_path, monkeypatch):
+    settings = use_config(tmp_path, monkeypatch)
+    inside, results = threading.Event(), []
+    release = threading.Event()
+
+    def hold():
+        with leases.Lease(settings, leases.REAPER) as taken:
+            results.append(taken)
+            inside.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(10)
+    with leases.Lease(settings, leases.REAPER) as taken:   # same worker id, other thread
+        results.append(taken)
+    release.set()
+    holder.join()
+    assert results == [True, False]
+
+
+def test_a_killed_holder_blocks_the_work_only_until_its_lease_expires(tmp_path, monkeypatch):
+    settings = use_config(tmp_path, monkeypatch, worker={"heartbeat_seconds": 0.2, "stale_after_seconds": 1.0})
+    script = ("import os, sys, time\nfrom pipeline.config import load_settings\nfrom pipeline.jobs import leases\n"
+              "with leases.Lease(load_settings(), 'automation') as taken:\n"
+              "    print(taken, flush=True)\n    os.kill(os.getpid(), 9)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "True" and out.returncode == -9
+    with db.session(settings.app_db_path) as conn:
+        dead = db.get_lease(conn, leases.AUTOMATION)
+        assert dead is not None and dead["holder"] != workers.worker_id(settings)   # left behind by the kill
+    with leases.Lease(settings, leases.AUTOMATION) as taken:
+        assert not taken or time.time() > dead["expires_at"]
+    wait_until(lambda: time.time() > dead["expires_at"], timeout=5, what="the dead holder's lease to expire")
+    with leases.Lease(settings, leases.AUTOMATION) as taken:
+        assert taken
+
+
+# --- real consumers on two "hosts" -----------------------------------------------------------------
+
+def _consumer(settings, host_id: str) -> Consumer:
+    consumer = Consumer(settings)
+    consumer.env["CLIPDESK_HOST_ID"] = host_id
+    return consumer
+
+
+def _feed(settings, feed_id: int) -> dict:
+    with db.session(settings.app_db_path) as conn:
+        return dict(db.get_feed(conn, feed_id))
+
+
+def _ticks_done(log: str) -> int:
+    """Automation ticks that have ended, by Huey's log line ``queue_worker.automation_tick: <id> executed in``."""
+    return sum(1 for line in log.splitlines() if "queue_worker.automation_tick" in line and " executed in " in line)
+
+
+@pytest.mark.slow
+def test_two_consumers_check_a_due_feed_once_not_twice(tmp_path, monkeypatch):
+    """Both consumers' schedulers queue the minute tick at start; one takes it, the other skips it."""
+    settings = use_config(tmp_path, monkeypatch)
+    with MediaServer() as server:
+        server.rss("/feed.xml", [("guid-1", "Episode 1", "/ep1.mp4")])
+        feed = feeds.add(settings, server.url("/feed.xml"))   # lists it once; its entry is seen, nothing queued
+        per_check = len(server.received("/feed.xml", "GET"))
+        assert per_check >= 1
+        due = time.time()
+        with db.session(settings.app_db_path) as conn:   # due now (as if interval_minutes had passed)
+            db.set_feed_checked(conn, feed["feed_id"], "", due, due - 15 * 60)
+        server.slow("/feed.xml", 3.0)   # a slow feed host: both ticks would be inside the check together
+        first, second = _consumer(settings, "alpha"), _consumer(settings, "beta")
+        first.start()
+        second.start()
+        try:
+            wait_until(lambda: _ticks_done(first.log()) >= 2, timeout=90, what="both consumers' automation ticks")
+            checked = wait_until(lambda: (row := _feed(settings, feed["feed_id"]))["last_checked_at"] > due and row,
+                                 timeout=30, what="the feed check")
+            time.sleep(1.0)
+        finally:
+            first.stop()
+            second.stop()
+        assert len(server.received("/feed.xml", "GET")) == 2 * per_check   # the add, then one check
+        assert checked["next_check_at"] > time.time() + 10 * 60   # the one check scheduled the next period

@@ -119,6 +119,7 @@ from pipeline.db.jobs import (
     unit_orphan_candidates,
     units_progress,
 )
+from pipeline.db.leases import acquire_lease, get_lease, release_lease, renew_lease
 from pipeline.db.metrics import (
     average_processing_seconds,
     queue_depth_by_priority,
@@ -158,6 +159,7 @@ from pipeline.db.workers import list_workers, remove_worker, worker_heartbeat
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "MIGRATIONS_DIR",
+    "acquire_lease",
     "active_api_key_count",
     "active_jobs_for_episode",
     "active_unit_count",
@@ -200,6 +202,7 @@ __all__ = [
     "get_feed_by_key",
     "get_job",
     "get_job_view",
+    "get_lease",
     "get_unit",
     "insert_api_key",
     "insert_episode",
@@ -242,8 +245,10 @@ __all__ = [
     "rejected_render_candidates",
     "release_idempotency_key",
     "release_job",
+    "release_lease",
     "remove_worker",
     "render_still_removable",
+    "renew_lease",
     "replace_clips",
     "replace_units",
     "request_cancel",
