@@ -1,6 +1,7 @@
-"""Workers across hosts (issue 16): host ids, the pid check only on its own host, and periodic work taken
-by one consumer at a time through a lease in the database."""
+"""Workers across hosts (issue 16): host ids, the pid check only on its own host, periodic work taken
+by one consumer at a time through a lease in the database, and workers listed by host."""
 
+import json
 import subprocess
 import sys
 import threading
@@ -11,7 +12,7 @@ from conftest import ROOT
 from media_server import MediaServer
 from workers import Consumer, use_config, wait_until
 
-from pipeline import db
+from pipeline import db, jobs
 from pipeline.automation import feeds
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError
@@ -173,12 +174,85 @@ def test_a_killed_holder_blocks_the_work_only_until_its_lease_expires(tmp_path, 
         assert taken
 
 
+# --- workers by host ------------------------------------------------------------------------------
+
+def test_stats_list_workers_by_host_with_slots_heartbeat_age_and_liveness(tmp_path, monkeypatch):
+    """Rows as the consumers' heartbeat writes them: alpha runs two consumers, beta's one fell silent."""
+    settings = use_config(tmp_path, monkeypatch, worker={"heartbeat_seconds": 1.0, "stale_after_seconds": 10.0})
+    now = time.time()
+    with db.session(settings.app_db_path) as conn:
+        db.worker_heartbeat(conn, "beta:7", now - 60, threads=4)
+        db.worker_heartbeat(conn, "alpha:12", now - 2, threads=1)
+        db.worker_heartbeat(conn, "alpha:11", now - 1, threads=2)
+    hosts = jobs.stats(settings)["workers_by_host"]
+    assert [(h["host"], h["status"], h["consumers_alive"], h["slots_alive"]) for h in hosts] == [
+        ("alpha", "alive", 2, 3), ("beta", "stale", 0, 0)]
+    assert hosts[0]["last_heartbeat_age"] == pytest.approx(1, abs=1)
+    assert hosts[1]["last_heartbeat_age"] == pytest.approx(60, abs=1)
+    assert [(c["worker_id"], c["slots"], c["status"]) for h in hosts for c in h["consumers"]] == [
+        ("alpha:11", 2, "alive"), ("alpha:12", 1, "alive"), ("beta:7", 4, "stale")]   # newest heartbeat first
+
+    out = subprocess.run([sys.executable, "-m", "pipeline", "stats"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert "  alpha: alive, 2 consumer(s) with 3 slot(s) alive" in out
+    assert "  beta: stale, 0 consumer(s) with 0 slot(s) alive" in out
+    assert "    beta:7" in out and "4 slot(s)  stale" in out
+
+
 # --- real consumers on two "hosts" -----------------------------------------------------------------
 
 def _consumer(settings, host_id: str) -> Consumer:
     consumer = Consumer(settings)
     consumer.env["CLIPDESK_HOST_ID"] = host_id
     return consumer
+
+
+@pytest.mark.slow
+def test_two_hosts_consumers_carry_their_host_and_a_foreign_dead_pid_waits_for_its_heartbeat(tmp_path,
+                                                                                              monkeypatch):
+    monkeypatch.setenv("CLIPDESK_HOST_ID", "alpha")
+    settings = use_config(tmp_path, monkeypatch)
+    alpha, beta = _consumer(settings, "alpha").start(), _consumer(settings, "beta").start()
+    try:
+        expected = {f"alpha:{alpha.pid}", f"beta:{beta.pid}"}
+        rows = wait_until(lambda: (ids := {w["worker_id"] for h in jobs.stats(settings)["workers_by_host"]
+                                           for w in h["consumers"]}) >= expected and ids,
+                          timeout=60, what="both consumers' heartbeats")
+        assert rows == expected
+
+        stats = json.loads(subprocess.run([sys.executable, "-m", "pipeline", "stats", "--json"], cwd=ROOT,
+                                          env=alpha.env, capture_output=True, text=True, timeout=60,
+                                          check=True).stdout)["workers_by_host"]
+        assert [h["host"] for h in stats] == ["alpha", "beta"]
+        for host, consumer in zip(stats, (alpha, beta), strict=True):
+            assert host["status"] == "alive" and host["consumers_alive"] == 1 and host["slots_alive"] == 1
+            assert host["last_heartbeat_age"] <= settings.worker.stale_after_seconds
+            assert [(c["worker_id"], c["slots"], c["status"]) for c in host["consumers"]] == [
+                (f"{host['host']}:{consumer.pid}", 1, "alive")]
+
+        # The same dead pid, once as alpha's worker and once as gamma's (a machine with no consumer here).
+        dead = _dead_pid()
+        local = _running_job(settings, f"alpha:{dead}", "local")
+        foreign = _running_job(settings, f"gamma:{dead}", "foreign")
+        touch = workers.Heartbeat(settings, "gamma", lambda conn, now: db.touch_job(conn, foreign, now))
+        with touch:   # gamma keeps beating, as a live worker on another machine would
+            events = wait_until(lambda: [e for e in jobs.events(settings, local) if e["kind"] == "recovered"],
+                                timeout=30, what="alpha's reaper to take back its dead worker's job")
+            assert f"worker process {dead} has exited" in events[0]["message"]
+            time.sleep(2 * settings.worker.reap_seconds + settings.worker.heartbeat_seconds)   # reapers ran again
+            assert jobs.get(settings, foreign)["status"] == "running"
+            assert not [e for e in jobs.events(settings, foreign) if e["kind"] == "recovered"]
+        events = wait_until(lambda: [e for e in jobs.events(settings, foreign) if e["kind"] == "recovered"],
+                            timeout=30, what="gamma's job to be taken back once its heartbeat is stale")
+        assert "has not been heard from" in events[0]["message"] and "exited" not in events[0]["message"]
+        for job_id in (local, foreign):   # dispatched again: a consumer of alpha or beta started it
+            started = wait_until(lambda j=job_id: [e for e in _events(settings, j) if e["kind"] == "started"],
+                                 timeout=60, what=f"job {job_id} to start again")
+            assert {e["host"] for e in started} <= {"alpha", "beta"}   # stage events record the host id
+    finally:
+        alpha.stop()
+        beta.stop()
+    assert jobs.stats(settings)["workers_by_host"] == []   # a stopped consumer removes its row
 
 
 def _feed(settings, feed_id: int) -> dict:

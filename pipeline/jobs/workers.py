@@ -62,6 +62,24 @@ def liveness(settings: Settings, conn, now: float) -> dict:
             "last_heartbeat_age": round(now - workers[0]["heartbeat_at"], 1) if workers else None}
 
 
+def by_host(settings: Settings, conn, now: float) -> list[dict]:
+    """The consumers grouped by host (hosts by name, consumers newest heartbeat first): each host's
+    live consumers and task slots (their ``-w``), its newest heartbeat's age, and every consumer with
+    its worker id, slots, heartbeat age and whether it is alive by the liveness rule or stale."""
+    hosts: dict[str, list[dict]] = {}
+    for row in db.list_workers(conn):   # newest heartbeat first
+        alive = is_fresh(settings, row["heartbeat_at"], now)
+        hosts.setdefault(host_of(row["id"]), []).append(
+            {"worker_id": row["id"], "slots": row["threads"], "started_at": row["started_at"],
+             "heartbeat_age": round(now - row["heartbeat_at"], 1), "alive": alive})
+    return [{"host": host, "consumers_alive": sum(c["alive"] for c in consumers),
+             "slots_alive": sum(c["slots"] for c in consumers if c["alive"]),
+             "last_heartbeat_age": consumers[0]["heartbeat_age"],
+             "status": "alive" if any(c["alive"] for c in consumers) else "stale",
+             "consumers": [dict(c, status="alive" if c["alive"] else "stale") for c in consumers]}
+            for host, consumers in sorted(hosts.items())]
+
+
 def process_alive(pid: int) -> bool:
     """Whether a process of this host is running (a zombie is not)."""
     try:
