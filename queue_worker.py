@@ -12,7 +12,9 @@ Two tasks run the units of a job (``pipeline.jobs.runner``): ``process_job`` run
 - ``-w N`` runs N units at once; each gets ``cores // N`` threads (``pipeline.jobs.threads``);
 - SIGINT (graceful): running units finish, nothing new starts; the queue keeps the rest;
 - SIGTERM (now): ffmpeg children are stopped and running units go back to the queue at once;
-- every consumer reaps orphaned jobs at start and every ``worker.reap_seconds``.
+- every consumer reaps orphaned jobs at start and every ``worker.reap_seconds``;
+- periodic work (reaper, feeds, inbox, webhook sweep, retention) runs on every consumer, on every
+  machine, but each round is taken by one consumer at a time (``pipeline.jobs.leases``).
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from huey.consumer import Consumer
 from pipeline import db, media
 from pipeline.automation import feeds, inbox, webhooks
 from pipeline.config import load_settings
-from pipeline.jobs import recovery, runner, workers
+from pipeline.jobs import leases, recovery, runner, workers
 from pipeline.ops import retention
 
 settings = load_settings()
 settings.data_dir.mkdir(parents=True, exist_ok=True)
 log = logging.getLogger("clipdesk.worker")
-WORKER_ID = workers.worker_id()
+WORKER_ID = workers.worker_id(settings)
 
 
 class GracefulConsumer(Consumer):
@@ -128,8 +130,10 @@ def waiting_ids() -> tuple[set[int], set[int]]:
     return jobs, units
 
 
-def reap() -> list[int]:
-    return recovery.reap(settings, *waiting_ids(), QUEUE)
+def reap() -> list[int] | None:
+    """One reaper round, unless another consumer is doing one right now (None)."""
+    with leases.Lease(settings, leases.REAPER, WORKER_ID) as taken:
+        return recovery.reap(settings, *waiting_ids(), QUEUE) if taken else None
 
 
 _threads_started = threading.Event()
@@ -177,7 +181,17 @@ def automation_tick() -> None:
     """Every minute: check due feeds, scan the inbox, retry pending webhooks; one failing never stops the others.
 
     A tick that waited longer than 55 s (busy workers) is dropped; the next one does the same work.
+    Every consumer's scheduler queues one; while one runs, the others skip theirs (the feeds they would
+    check are being checked, and are not due again when they could look).
     """
+    with leases.Lease(settings, leases.AUTOMATION, WORKER_ID) as taken:
+        if not taken:
+            log.info("automation: another consumer is on it; skipped")
+            return
+        _automation()
+
+
+def _automation() -> None:
     for name, action in (("feeds", lambda: feeds.check_due(settings, dispatch)),
                          ("inbox", lambda: inbox.scan(settings, dispatch)),
                          ("webhooks", lambda: webhooks.deliver_due(settings))):
@@ -198,7 +212,11 @@ def retention_tick() -> dict | None:
     """
     if not retention.enabled(settings):
         return None
-    result = retention.cleanup(settings)
+    with leases.Lease(settings, leases.RETENTION, WORKER_ID) as taken:
+        if not taken:
+            log.info("retention: another consumer is on it; skipped")
+            return None
+        result = retention.cleanup(settings)
     if result["deleted"]:
         log.info("retention: deleted %d item(s), %d bytes, %d job events", len(result["deleted"]), result["bytes"],
                  result["events"])

@@ -63,7 +63,6 @@ from pipeline import db, jobs  # noqa: E402
 from pipeline.config import load_settings  # noqa: E402
 from pipeline.jobs.progress import DEFAULT_RATES  # noqa: E402
 from pipeline.jobs.states import STAGES  # noqa: E402
-from pipeline.jobs.workers import HOST  # noqa: E402
 from pipeline.ops import stats  # noqa: E402
 
 PAGES = ("pages/overview.py", "pages/jobs.py", "pages/episodes.py", "pages/review.py", "pages/new_episode.py",
@@ -104,8 +103,8 @@ class History:
     and outcome (``plan`` counts jobs one by one, then the writing pass makes the same ones).
     """
 
-    def __init__(self, conn=None):
-        self.conn, self.events = conn, 0
+    def __init__(self, conn=None, host: str = ""):
+        self.conn, self.events, self.host = conn, 0, host   # the host stage events record (rates are per host)
         self.done: list[tuple[str, float]] = []   # episodes whose job succeeded: re-work candidates
         self.clips: dict[str, list[tuple[str, float]]] = {}   # episode -> [(clip id, seconds)]
         self.job_id, self.episode_id, self.duration = 0, "", 0.0
@@ -157,7 +156,7 @@ class History:
     def begin(self, stage: str) -> float:
         """The stage starts; returns how long it will take."""
         self.write(db.set_job_stage, self.job_id, stage, STAGES.index(stage) / len(STAGES), self.at)
-        self.event(stage, "started", host=HOST)
+        self.event(stage, "started", host=self.host)
         self.stage_started = self.at
         return DEFAULT_RATES[stage] * self.duration * self.rng.uniform(0.7, 1.4)
 
@@ -175,7 +174,7 @@ class History:
             self.new_clips()
         self.write(db.mark_stage_done, self.episode_id, stage, self.at)
         self.event(stage, "finished", seconds=round(self.at - self.stage_started, 3), media_seconds=self.duration,
-                   host=HOST)
+                   host=self.host)
         self.write(db.release_job, self.job_id)
 
     def episode_clips(self) -> list[tuple[str, float]]:
@@ -207,7 +206,7 @@ class History:
             else:
                 self.write(db.end_unit, unit_id, "done", self.at)
                 self.event("render", "clip_finished", f"Clip {clip_id} rendered in {seconds:.1f} s.",
-                           round(seconds, 3), clip_seconds, HOST)
+                           round(seconds, 3), clip_seconds, self.host)
         self.write(db.take_job_after_units, self.job_id, WORKER_ID, self.at)
 
     def retry(self, stage: str, problem: str, attempt: int) -> None:
@@ -373,7 +372,7 @@ def fill(settings, count: int, events: int, live: bool = True) -> dict:
     start = time.perf_counter()
     with db.session(settings.app_db) as conn:
         with db.transaction(conn):
-            history = History(conn)
+            history = History(conn, settings.worker.host_id)
             for n, outcome in enumerate(outcomes):
                 history.job(n, outcome, created_at(n, count, tail, now), now)
             history.write(db.worker_heartbeat, WORKER_ID, now)

@@ -80,7 +80,17 @@ with right:
     else:
         st.caption("Retention is off (every `retention.*_days` is 0): nothing is ever deleted automatically.")
 
-    st.subheader("Worker")
+    st.subheader("Workers by host")
+    hosts = health.workers_by_host(settings)
+    if not hosts:
+        st.info("No worker has started yet.", icon=":material/info:")
+    for host in hosts:
+        line = (f"**{host['host']}** · {host['status']} · {host['consumers_alive']} consumer(s),"
+                f" {host['slots_alive']} slot(s) alive · last heartbeat {host['last_heartbeat_age']:.0f} s ago")
+        (st.success if host["status"] == "alive" else st.warning)(line, icon=":material/dns:")
+        st.markdown("\n".join(f"- `{c['worker_id']}` · {c['slots']} slot(s) · {c['status']} ·"
+                               f" heartbeat {c['heartbeat_age']:.0f} s ago" for c in host["consumers"]))
+    st.caption(f"This machine is `{settings.worker.host_id}` (`worker.host_id`, env `CLIPDESK_HOST_ID`).")
     st.markdown("Start a worker in the project folder with:")
     st.code(shlex.join(health.worker_command(settings)), language="bash")
     st.caption("Or run worker and dashboard together with `make run` (`python -m pipeline serve`).")

@@ -175,6 +175,12 @@ def cmd_stats(args, settings) -> int:
     drains = queue["drains_in_seconds"]
     lines.append(f"backlog: {queue['queue_depth']} waiting" + (f", done in ~{drains / 60:.0f} min" if drains else "")
                  + (" (feeds held back)" if queue["feeds_held_back"] else ""))
+    lines.append("workers: " + ("none has started" if not data["workers_by_host"] else ""))
+    for host in data["workers_by_host"]:
+        lines.append(f"  {host['host']}: {host['status']}, {host['consumers_alive']} consumer(s) with"
+                     f" {host['slots_alive']} slot(s) alive, last heartbeat {host['last_heartbeat_age']:g} s ago")
+        lines += [f"    {c['worker_id']:<30} {c['slots']} slot(s)  {c['status']:<5}  heartbeat {c['heartbeat_age']:g} s ago"
+                  for c in host["consumers"]]
     _print(args, data, "\n".join(lines))
     return 0
 

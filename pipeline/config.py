@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import os
 import re
+import socket
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,11 @@ class PathSettings:
 # A worker is judged gone only after this many heartbeats could have arrived and none did.
 HEARTBEATS_BEFORE_STALE = 3
 
+# Worker ids are ``<host_id>:<pid>``: a host id holds no colon, so the pid is always what follows the last one.
+HOST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+HOST_ID_RULE = ("must be 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit"
+                " (no colon: worker ids are <host_id>:<pid>)")
+
 
 @dataclass(frozen=True)
 class WorkerSettings:
@@ -51,6 +57,7 @@ class WorkerSettings:
     min_free_mb: int = 500                # refuse to ingest or render below this much free disk
     max_queued_jobs: int = 0              # back-pressure: feeds wait while this many jobs wait (0 = unlimited)
     db_outage_seconds: float = 600.0      # a running stage waits this long for a lost database before failing
+    host_id: str = ""                     # this machine's name in worker ids and events; "" = the hostname
 
 
 @dataclass(frozen=True)
@@ -279,6 +286,7 @@ _RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "worker.reap_seconds": (lambda v: 0.5 <= v <= 3600, "must be between 0.5 and 3600"),
     "worker.db_outage_seconds": (lambda v: 1 <= v <= 86400, "must be between 1 and 86400"),
     "worker.max_queued_jobs": (lambda v: 0 <= v <= 100_000, "must be between 0 (unlimited) and 100000"),
+    "worker.host_id": (lambda v: v == "" or HOST_ID_PATTERN.fullmatch(v) is not None, HOST_ID_RULE),
     **{f"retention.{key}": (lambda v: 0 <= v <= 36_500, "must be a number of days from 0 (keep forever) to 36500")
        for key in ("source_days", "rejected_renders_days", "deleted_episodes_days", "events_days")},
     "worker.min_free_mb": (lambda v: 0 <= v <= 10_000_000, "must be a number of megabytes (0 disables the check)"),
@@ -433,7 +441,19 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         raise ConfigError("llm.model: must name a model when llm.base_url is set")
     if settings.llm.context_tokens < settings.llm.max_tokens + 1024:
         raise ConfigError("llm.context_tokens: must leave room for the prompt (at least llm.max_tokens + 1024)")
-    return dataclasses.replace(settings, paths=paths, source=config_path.resolve())
+    worker = dataclasses.replace(settings.worker, host_id=_host_id(settings.worker.host_id))
+    return dataclasses.replace(settings, paths=paths, worker=worker, source=config_path.resolve())
+
+
+def _host_id(configured: str) -> str:
+    """``CLIPDESK_HOST_ID``, else ``worker.host_id``, else this machine's hostname; validated either way."""
+    from_env = os.environ.get("CLIPDESK_HOST_ID", "")
+    host_id, origin = ((from_env, "CLIPDESK_HOST_ID") if from_env else
+                       (configured, "worker.host_id") if configured else
+                       (socket.gethostname(), "worker.host_id (empty: the hostname)"))
+    if not HOST_ID_PATTERN.fullmatch(host_id):
+        raise ConfigError(f"{origin}: {HOST_ID_RULE} (got {host_id!r})")
+    return host_id
 
 
 def _resolve(path: Path) -> Path:

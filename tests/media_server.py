@@ -4,6 +4,7 @@ feed whose items the test changes between checks, and a webhook receiver.
     with MediaServer() as server:
         server.serve("/talk.mp4", path.read_bytes(), "video/mp4")
         server.fail("/talk.mp4", [500, 500])          # the next two requests get 500
+        server.slow("/feed.xml", 2.0)                 # every answer waits 2 s (a slow feed host)
         server.rss("/feed.xml", [("guid-1", "Episode 1", "/talk.mp4")])
         server.url("/feed.xml")                       # http://127.0.0.1:<port>/feed.xml
         server.received("/hook")                      # POST bodies and headers recorded
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import email.utils
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
@@ -48,6 +50,7 @@ class MediaServer:
     failures: dict[str, list[int]] = field(default_factory=dict)
     cuts: dict[str, list[int]] = field(default_factory=dict)   # path -> [requests to let through, bytes]
     requests: list[Request] = field(default_factory=list)
+    delays: dict[str, float] = field(default_factory=dict)   # path -> seconds before answering
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -98,6 +101,11 @@ class MediaServer:
         with self._lock:
             self.routes[path] = Route(chunk, content_type, endless=True)
 
+    def slow(self, path: str, seconds: float) -> None:
+        """Every answer for ``path`` waits ``seconds`` first (the request is recorded at once)."""
+        with self._lock:
+            self.delays[path] = seconds
+
     def fail(self, path: str, statuses: list[int]) -> None:
         """The next len(statuses) requests to ``path`` get these status codes, then the route answers."""
         with self._lock:
@@ -139,6 +147,8 @@ class MediaServer:
                 if self.cuts[path][0] < 0:
                     cut = self.cuts.pop(path)[1]
             route = self.routes.get(path) or self.routes.get(path.split("?", 1)[0])
+            delay = self.delays.get(path.split("?", 1)[0], 0.0)
+        time.sleep(delay)
         if forced is not None:
             return self._send(handler, forced, b"", "text/plain", method)
         if route is None:

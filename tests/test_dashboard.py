@@ -14,10 +14,12 @@ import contextlib
 import http.server
 import importlib
 import json
+import re
 import shutil
 import sqlite3
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -25,7 +27,7 @@ import mediagen
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipeline import jobs
+from pipeline import db, jobs
 from pipeline.config import PROJECT_ROOT, load_settings
 from pipeline.errors import BadInput
 from pipeline.jobs import runner
@@ -785,6 +787,26 @@ def test_settings_page_reports_health_and_masks_secrets(empty_dir, tmp_path, mon
     assert f"http://••••••@{models_server}/v1 answers (HTTP 200)." in shown
     assert "hunter2" not in at.get("json")[0].proto.body
     assert "huey_consumer queue_worker.huey" in at.code[0].value
+
+
+def test_settings_page_lists_the_workers_by_host_alive_or_stale(empty_dir):
+    """Rows as the consumers' heartbeat writes them: two consumers on alpha, one long-silent on beta."""
+    now = time.time()
+    with db.session(load_settings().app_db) as conn:
+        db.worker_heartbeat(conn, "alpha:101", now - 1, threads=2)
+        db.worker_heartbeat(conn, "alpha:102", now - 2, threads=1)
+        db.worker_heartbeat(conn, "beta:201", now - 3600, threads=4)
+    at = open_page(SETTINGS)
+    hosts = [(a.value, "success") for a in at.success] + [(w.value, "warning") for w in at.warning]
+    assert [kind for text, kind in hosts if text.startswith("**alpha** · alive · 2 consumer(s), 3 slot(s) alive"
+                                                            " · last heartbeat ")] == ["success"]
+    assert [kind for text, kind in hosts if text.startswith("**beta** · stale · 0 consumer(s), 0 slot(s) alive"
+                                                            " · last heartbeat 36")] == ["warning"]
+    shown = texts(at)
+    assert re.search(r"- `alpha:101` · 2 slot\(s\) · alive · heartbeat \d s ago\n"
+                     r"- `alpha:102` · 1 slot\(s\) · alive · heartbeat \d s ago", shown), shown
+    assert re.search(r"- `beta:201` · 4 slot\(s\) · stale · heartbeat 36\d\d s ago", shown), shown
+    assert f"This machine is `{load_settings().worker.host_id}`" in shown
 
 
 def test_settings_page_says_when_the_llm_endpoint_refuses(empty_dir, tmp_path, monkeypatch, models_server):

@@ -63,10 +63,10 @@ def test_a_dead_process_on_this_host_is_gone_at_once(tmp_path, monkeypatch):
     child.wait()   # exited and reaped: its pid names no process now
     finished = child.pid
     assert not workers.process_alive(finished)
-    job_id = _running_job(settings, workers.worker_id(finished))
+    job_id = _running_job(settings, workers.worker_id(settings, finished))
     with db.session(settings.app_db) as conn:
         assert "has exited" in workers.lost(settings, db.get_job(conn, job_id), time.time())
-        assert workers.lost(settings, {"worker_id": workers.worker_id(), "heartbeat_at": time.time(),
+        assert workers.lost(settings, {"worker_id": workers.worker_id(settings), "heartbeat_at": time.time(),
                                        "started_at": None}, time.time()) is None
 
 

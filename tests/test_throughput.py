@@ -10,7 +10,7 @@ import pytest
 from workers import Consumer, ffmpeg_pids, use_config, wait_for_end, wait_until
 
 from pipeline import db, jobs, storage
-from pipeline.jobs import progress, runner, threads, workers
+from pipeline.jobs import progress, runner, threads
 from pipeline.jobs.progress import Plan, QueuedJob, forecast
 from pipeline.media import ffmpeg_exe, probe
 from pipeline.media.render_graph import VARIANTS
@@ -75,11 +75,11 @@ def test_clips_render_as_parallel_units_on_two_workers_with_their_share_of_threa
 
     events = _events(fast, job_id)
     clip_events = [e for e in events if e["kind"] == "clip_finished"]
-    assert len(clip_events) == 3 and {e["host"] for e in clip_events} == {workers.HOST}
+    assert len(clip_events) == 3 and {e["host"] for e in clip_events} == {fast.worker.host_id}
     assert sum(1 for e in events if e["kind"] == "finished" and e["stage"] == "render") == 1
     with db.session(fast.app_db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM renders").fetchone()[0] == 3 * len(VARIANTS)
-        rates = db.stage_rates(conn, workers.HOST)
+        rates = db.stage_rates(conn, fast.worker.host_id)
     assert {e["cpu_share"] for e in clip_events} == {threads.machine_share(2)}   # each clip had its share
     learned = sum(e["seconds"] * e["cpu_share"] for e in clip_events) / sum(e["media_seconds"] for e in clip_events)
     assert rates["render"] == pytest.approx(learned)   # per second of clip, as if with the whole machine
@@ -196,7 +196,7 @@ def test_queued_jobs_get_a_start_and_done_forecast_from_learned_rates(fast, spee
     for (start, done), (next_start, _) in zip(forecasts, forecasts[1:], strict=False):
         assert done > start and next_start == pytest.approx(done, abs=0.2)   # one worker slot: one after another
     with db.session(fast.app_db) as conn:
-        rates = db.stage_rates(conn, workers.HOST)
+        rates = db.stage_rates(conn, fast.worker.host_id)
         assert db.get_episode(conn, db.get_job(conn, waiting[0])["episode_id"])["duration"] == pytest.approx(
             probe(speech_video).duration)   # the file's header length, known before ingest
     assert set(rates) == set(progress.STAGES)   # every stage learned from the first job

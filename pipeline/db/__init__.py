@@ -135,6 +135,7 @@ from pipeline.db.jobs import (
     unit_orphan_candidates,
     units_progress,
 )
+from pipeline.db.leases import acquire_lease, get_lease, release_lease, renew_lease
 from pipeline.db.metrics import (
     average_processing_seconds,
     queue_depth_by_priority,
@@ -205,6 +206,7 @@ __all__ = [
     "migration_files",
     "apply_migrations",
     "applied_migrations",
+    "acquire_lease",
     "active_api_key_count",
     "active_jobs_for_episode",
     "active_unit_count",
@@ -247,6 +249,7 @@ __all__ = [
     "get_feed_by_key",
     "get_job",
     "get_job_view",
+    "get_lease",
     "get_unit",
     "insert_api_key",
     "insert_episode",
@@ -288,8 +291,10 @@ __all__ = [
     "rejected_render_candidates",
     "release_idempotency_key",
     "release_job",
+    "release_lease",
     "remove_worker",
     "render_still_removable",
+    "renew_lease",
     "replace_clips",
     "replace_units",
     "request_cancel",

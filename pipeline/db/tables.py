@@ -11,7 +11,7 @@ from pipeline.db.connection import PostgresConnection
 APP_TABLES = (
     "episodes", "jobs", "job_events", "job_event_summaries", "stage_checkpoints", "clips", "renders",
     "episode_renders", "render_units", "workers", "feeds", "feed_entries", "inbox_files", "webhook_deliveries",
-    "webhook_attempts", "api_keys", "idempotency_keys", "retention_deletions",
+    "webhook_attempts", "api_keys", "idempotency_keys", "retention_deletions", "leases",
 )
 # Tables whose integer ``id`` the database hands out: after rows come in with their ids, the counter moves past them.
 GENERATED_IDS = ("jobs", "job_events", "render_units", "feeds", "feed_entries", "webhook_deliveries",

@@ -292,7 +292,7 @@ def queue_forecast(settings: Settings, conn, now: float) -> dict[int, tuple[floa
         return {}
     slots = max(1, workers.liveness(settings, conn, now)["threads_alive"])
     cpu_share = threads.machine_share(slots)   # every slot busy: each has its share of the machine
-    rates = db.stage_rates(conn, workers.HOST)
+    rates = db.stage_rates(conn, settings.worker.host_id)
     typical = db.typical_media_seconds(conn) or DEFAULT_MEDIA_SECONDS
     busy, queued = [], []
     for row in rows:
@@ -357,10 +357,12 @@ def events(settings: Settings, job_id: int) -> list[dict]:
 
 
 def stats(settings: Settings) -> dict:
-    """Success rate, processing seconds per media hour by stage, failures by error kind, queue latency."""
+    """Success rate, processing seconds per media hour by stage, failures by error kind, queue latency,
+    and the workers by host."""
     with db.session(settings.app_db) as conn, db.snapshot(conn):
         outcome = outcomes(conn)
         stages = db.stage_durations(conn)
+        hosts = workers.by_host(settings, conn, time.time())
     latencies = outcome["latencies"]
     return {
         "jobs": outcome["counts"],
@@ -370,6 +372,7 @@ def stats(settings: Settings) -> dict:
                                    for r in stages if r["seconds_per_media_hour"] is not None},
         "queue_latency_seconds": {"median": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95),
                                   "samples": len(latencies)},
+        "workers_by_host": hosts,
     }
 
 

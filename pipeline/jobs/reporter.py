@@ -39,7 +39,7 @@ class JobReporter:
         def write():
             with db.session(self.settings.app_db) as conn, db.transaction(conn):
                 db.set_job_stage(conn, self.job_id, stage, self.plan.overall(stage, 0.0), time.time())
-                db.add_event(conn, self.job_id, stage, "started", time.time(), host=workers.HOST)
+                db.add_event(conn, self.job_id, stage, "started", time.time(), host=self.settings.worker.host_id)
         self._retried("starting the stage", write)
         self.write(0.0)   # the new stage's ETA replaces the last one's at once
 
@@ -86,7 +86,8 @@ class UnitReporter(JobReporter):
         super().__init__(settings, job["id"], plan)
         self.unit_id, self.stage, self.cpu_share = unit_id, "render", cpu_share
         self.slots = workers.liveness(settings, conn, time.time())["threads_alive"]
-        self.pace = db.stage_rates(conn, workers.HOST).get("render", DEFAULT_RATES["render"]) / cpu_share   # at this share
+        rates = db.stage_rates(conn, settings.worker.host_id)
+        self.pace = rates.get("render", DEFAULT_RATES["render"]) / cpu_share   # at this share
 
     def write(self, fraction: float) -> None:
         now = time.time()

@@ -71,7 +71,7 @@ def run_stage(settings: Settings, job_id: int, queue: TaskQueue, worker_id: str 
     (scheduled again: see ``next_attempt_at``), 'queued' (interrupted by a shutdown) or, when
     this call could not claim it, its current status.
     """
-    worker_id = worker_id or workers.worker_id()
+    worker_id = worker_id or workers.worker_id(settings)
     cpu_share = threads.machine_share(worker_count)
     def claim():
         with db.session(settings.app_db) as conn, db.transaction(conn):
@@ -126,7 +126,7 @@ def job_plan(settings: Settings, conn, job, cpu_share: float) -> Plan:
     clip_seconds, clip_count = db.clip_totals(conn, job["episode_id"])
     slots = workers.liveness(settings, conn, time.time())["threads_alive"]
     media_seconds = episode["duration"] or db.typical_media_seconds(conn) or DEFAULT_MEDIA_SECONDS   # before ingest
-    return plan_for(settings.enrich, json.loads(job["options_json"] or "{}"), db.stage_rates(conn, workers.HOST),
+    return plan_for(settings.enrich, json.loads(job["options_json"] or "{}"), db.stage_rates(conn, settings.worker.host_id),
                     media_seconds, clip_seconds if clip_count else None, clip_count, slots, cpu_share)
 
 
@@ -142,7 +142,7 @@ def _stage_done(settings: Settings, job_id: int, episode_id: str, stage: str, se
             media_seconds = db.get_episode(conn, episode_id)["duration"]   # known after ingest (decoding may correct it)
             db.mark_stage_done(conn, episode_id, stage, time.time())
             db.add_event(conn, job_id, stage, "finished", time.time(), seconds=round(seconds, 3),
-                         media_seconds=media_seconds, host=workers.HOST, cpu_share=cpu_share)
+                         media_seconds=media_seconds, host=settings.worker.host_id, cpu_share=cpu_share)
     outage.retried(settings, "saving the stage's checkpoint", write, job_id, stage)
 
 
@@ -201,7 +201,7 @@ def run_render_unit(settings: Settings, unit_id: int, queue: TaskQueue, worker_i
     Returns the unit's status: 'done', 'failed', 'cancelled', 'queued' (interrupted) or, when
     this call could not claim it, its current status.
     """
-    worker_id = worker_id or workers.worker_id()
+    worker_id = worker_id or workers.worker_id(settings)
     cpu_share = threads.machine_share(worker_count)
     def claim():
         with db.session(settings.app_db) as conn, db.transaction(conn):
@@ -281,7 +281,7 @@ def end_unit(settings: Settings, unit_id: int, status: str, error: str | None, e
     """Record how a render unit ended; if it was the job's last one, close the render stage.
 
     ``reporter`` is the unit's own (None when the reaper ends a unit whose worker is gone)."""
-    worker_id = worker_id or workers.worker_id()
+    worker_id = worker_id or workers.worker_id(settings)
     now = time.time()
 
     def write():
@@ -291,7 +291,7 @@ def end_unit(settings: Settings, unit_id: int, status: str, error: str | None, e
                 return False, None   # no longer running: the reaper put it back or ended it
             if status == states.DONE:
                 db.add_event(conn, unit["job_id"], "render", "clip_finished", now, seconds=round(seconds or 0.0, 3),
-                             media_seconds=unit["clip_seconds"], host=workers.HOST,
+                             media_seconds=unit["clip_seconds"], host=settings.worker.host_id,
                              cpu_share=reporter.cpu_share if reporter else None,
                              message=f"Clip {unit['clip_id']} rendered in {seconds or 0.0:.1f} s.")
             else:

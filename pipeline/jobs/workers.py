@@ -1,18 +1,18 @@
 """Worker identity, heartbeats and the one liveness rule.
 
-A worker is a consumer process, named ``<host>:<pid>``. While it runs, it stamps its row in
+A worker is a consumer process, named ``<host_id>:<pid>`` (``worker.host_id``, env ``CLIPDESK_HOST_ID``,
+else the hostname: the one place a host is recorded, in worker ids and in stage events). While it runs, it stamps its row in
 ``workers`` (its consumer thread) and the row of each job or render unit it is working on
 (``Heartbeat``). One rule says whether a heartbeat is still alive: it is younger than
 ``worker.stale_after_seconds``. The reaper (``pipeline.jobs.recovery``) applies it to jobs and
 units, the dashboard and ``stats`` to consumers; a process on this host can also be checked
-directly.
+directly, one on another host only by its heartbeat (its pid means nothing here).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -22,12 +22,14 @@ from pipeline.config import Settings
 
 log = logging.getLogger("clipdesk.workers")
 
-HOST = socket.gethostname()   # stage events record where they ran: rates are learned per machine
+def worker_id(settings: Settings, pid: int | None = None) -> str:
+    """This process's worker id: ``<host_id>:<pid>``."""
+    return f"{settings.worker.host_id}:{os.getpid() if pid is None else pid}"
 
 
-def worker_id(pid: int | None = None) -> str:
-    """This process's worker id: ``<host>:<pid>``."""
-    return f"{HOST}:{os.getpid() if pid is None else pid}"
+def host_of(worker: str) -> str:
+    """The host part of a worker id (host ids hold no colon)."""
+    return worker.rpartition(":")[0]
 
 
 def is_fresh(settings: Settings, heartbeat_at: float | None, now: float) -> bool:
@@ -38,10 +40,11 @@ def is_fresh(settings: Settings, heartbeat_at: float | None, now: float) -> bool
 def lost(settings: Settings, row, now: float) -> str | None:
     """Why the worker of a running job or unit is gone, or None while it may still be running.
 
-    A worker on this host whose process has exited is gone at once; any other is judged by its heartbeat.
+    A worker on this host whose process has exited is gone at once; any other is judged by its heartbeat
+    (a pid of another host may well name some unrelated process here, or none).
     """
     host, _, pid = (row["worker_id"] or "").rpartition(":")
-    if host == HOST and pid.isdigit() and not process_alive(int(pid)):
+    if host == settings.worker.host_id and pid.isdigit() and not process_alive(int(pid)):
         return f"its worker process {pid} has exited"
     last = row["heartbeat_at"] or row["started_at"] or now
     if not is_fresh(settings, last, now):
@@ -56,6 +59,24 @@ def liveness(settings: Settings, conn, now: float) -> dict:
     alive = [w for w in workers if is_fresh(settings, w["heartbeat_at"], now)]
     return {"workers_alive": len(alive), "threads_alive": sum(w["threads"] for w in alive),
             "last_heartbeat_age": round(now - workers[0]["heartbeat_at"], 1) if workers else None}
+
+
+def by_host(settings: Settings, conn, now: float) -> list[dict]:
+    """The consumers grouped by host (hosts by name, consumers newest heartbeat first): each host's
+    live consumers and task slots (their ``-w``), its newest heartbeat's age, and every consumer with
+    its worker id, slots, heartbeat age and whether it is alive by the liveness rule or stale."""
+    hosts: dict[str, list[dict]] = {}
+    for row in db.list_workers(conn):   # newest heartbeat first
+        alive = is_fresh(settings, row["heartbeat_at"], now)
+        hosts.setdefault(host_of(row["id"]), []).append(
+            {"worker_id": row["id"], "slots": row["threads"], "started_at": row["started_at"],
+             "heartbeat_age": round(now - row["heartbeat_at"], 1), "alive": alive})
+    return [{"host": host, "consumers_alive": sum(c["alive"] for c in consumers),
+             "slots_alive": sum(c["slots"] for c in consumers if c["alive"]),
+             "last_heartbeat_age": consumers[0]["heartbeat_age"],
+             "status": "alive" if any(c["alive"] for c in consumers) else "stale",
+             "consumers": [dict(c, status="alive" if c["alive"] else "stale") for c in consumers]}
+            for host, consumers in sorted(hosts.items())]
 
 
 def process_alive(pid: int) -> bool:

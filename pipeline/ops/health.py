@@ -11,12 +11,14 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import requests
 
 from pipeline import db
 from pipeline.config import Settings
+from pipeline.jobs import workers
 from pipeline.media import ffmpeg_exe, ffmpeg_query
 from pipeline.ops import serve
 from pipeline.stages import transcribe
@@ -139,6 +141,12 @@ def database_sizes(settings: Settings) -> dict[str, int]:
     for label, path in (("app", settings.app_db_path), ("queue", settings.queue_db_path)):
         sizes[label] = sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())
     return sizes
+
+
+def workers_by_host(settings: Settings) -> list[dict]:
+    """Every machine's consumers, their slots and heartbeats (``workers.by_host``)."""
+    with db.session(settings.app_db) as conn:
+        return workers.by_host(settings, conn, time.time())
 
 
 def worker_command(settings: Settings) -> list[str]:
