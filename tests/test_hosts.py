@@ -89,8 +89,8 @@ def test_a_pid_is_checked_only_on_its_own_host(tmp_path, monkeypatch):
 
 # --- leases --------------------------------------------------------------------------------------
 
-def test_a_lease_refuses_a_second_holder_lets_its_holder_back_in_and_expires(settings):
-    with db.session(settings.app_db) as conn:
+def test_a_lease_refuses_a_second_holder_lets_its_holder_back_in_and_expires(backend_settings):
+    with db.session(backend_settings.app_db) as conn:
         assert db.acquire_lease(conn, "feeds", "alpha:1", 1000.0, 1030.0)
         assert not db.acquire_lease(conn, "feeds", "beta:2", 1010.0, 1040.0)      # held: refused
         assert db.get_lease(conn, "feeds")["holder"] == "alpha:1"
