@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from media_server import MediaServer
 from prometheus_client.parser import text_string_to_metric_families
 from workers import Consumer, ffmpeg_pids, wait_until, write_config
 
-from pipeline import jobs
+from pipeline import db, jobs
 from pipeline.config import load_settings
 from pipeline.jobs.states import STAGES
 from pipeline.media import probe
@@ -222,7 +221,7 @@ def test_idempotency_key_returns_the_first_answer(stack, media_dir):
     assert first.headers["location"] == second.headers["location"]
     problem(client.post("/v1/episodes", json=dict(body, title="other"), headers={"Idempotency-Key": "nightly-42"}),
             409, "nightly-42", "different request")
-    with sqlite3.connect(settings.app_db) as conn:
+    with db.session(settings.app_db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM episodes WHERE source_uri = ?", (str(path),)).fetchone()[0] == 1
     other = client.post("/v1/episodes", json=body, headers={"Idempotency-Key": "nightly-43"})
     assert other.status_code == 202 and other.json()["job_id"] != first.json()["job_id"]
@@ -237,7 +236,7 @@ def test_idempotency_key_returns_the_first_answer(stack, media_dir):
         listed += [j["job_id"] for j in page["jobs"]]
         if not (cursor := page["next"]):
             break
-    with sqlite3.connect(settings.app_db) as conn:
+    with db.session(settings.app_db) as conn:
         assert listed == [r[0] for r in conn.execute("SELECT id FROM jobs ORDER BY id DESC")]
     mine = client.get("/v1/jobs", params={"episode_id": first.json()["episode_id"], "status": "succeeded",
                                           "stage": "transcribe", "created_since": "2000-01-01T00:00:00Z"}).json()
@@ -286,7 +285,7 @@ def test_episodes_are_listed_edited_reprocessed_deleted_and_restored(stack):
     assert client.delete(f"/v1/episodes/{episode_id}", params={"hard": True}).json()["deleted"] == "hard"
     problem(client.get(f"/v1/episodes/{episode_id}"), 404, episode_id)
     assert not folder.exists()
-    with sqlite3.connect(settings.app_db) as conn:                   # nothing orphaned
+    with db.session(settings.app_db) as conn:                   # nothing orphaned
         for table in ("jobs", "clips", "stage_checkpoints"):
             assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE episode_id = ?",   # noqa: S608
                                 (episode_id,)).fetchone()[0] == 0
@@ -296,7 +295,7 @@ def test_episodes_are_listed_edited_reprocessed_deleted_and_restored(stack):
 
 def _state(settings) -> tuple:
     """Every row of the app database and every file of the data dir, to show nothing changed."""
-    with sqlite3.connect(settings.app_db) as conn:
+    with db.session(settings.app_db) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
                                              " AND name NOT IN ('workers')")]
         rows = {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in tables}   # noqa: S608 - table names
@@ -377,7 +376,7 @@ def test_bad_requests_get_a_specific_problem_and_change_nothing(stack, media_dir
 def test_metrics_parse_and_match_the_database(stack):
     client, settings = stack["client"], stack["settings"]
     families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
-    with sqlite3.connect(settings.app_db) as conn:
+    with db.session(settings.app_db) as conn:
         by_status = dict(conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
         finished = dict(conn.execute("SELECT stage, COUNT(*) FROM job_events WHERE kind IN ('finished',"
                                      " 'clip_finished') AND media_seconds > 0 GROUP BY stage").fetchall())
@@ -414,7 +413,7 @@ def test_keys_close_the_api_and_failed_attempts_are_throttled(stack):
     created = stack["consumer"].cli("api-keys", "create", "n8n")
     key = created["key"]
     assert key.startswith("cdk_") and len(key) > 40
-    with sqlite3.connect(stack["settings"].app_db) as conn:   # only the hash is stored
+    with db.session(stack["settings"].app_db) as conn:   # only the hash is stored
         assert key not in json.dumps(conn.execute("SELECT * FROM api_keys").fetchall())
     time.sleep(1.1)   # the app re-reads whether keys exist once a second
     try:
