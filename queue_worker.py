@@ -10,7 +10,9 @@ Two tasks run the units of a job (``pipeline.jobs.runner``): ``process_job`` run
 - ``-w N`` runs N units at once; each gets ``cores // N`` threads (``pipeline.jobs.threads``);
 - SIGINT (graceful): running units finish, nothing new starts; the queue keeps the rest;
 - SIGTERM (now): ffmpeg children are stopped and running units go back to the queue at once;
-- every consumer reaps orphaned jobs at start and every ``worker.reap_seconds``.
+- every consumer reaps orphaned jobs at start and every ``worker.reap_seconds``;
+- each consumer writes its temp files in its own scratch folder and, at start, removes those of
+  this host's consumers that died (``workers.sweep_scratch``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class ClipdeskHuey(SqliteHuey):
     def create_consumer(self, **options):
         global WORKERS
         WORKERS = options.get("workers", 1)   # tasks at once: each gets cores // WORKERS threads
+        for folder in workers.sweep_scratch(settings):   # before any task runs: nothing here is in use
+            log.info("removed the scratch folder %s of a worker that is gone", folder)
         return GracefulConsumer(self, **options)
 
 
