@@ -5,10 +5,8 @@ the data dir never shows half a file, and a killed worker's leftovers are remove
 import dataclasses
 import io
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -20,20 +18,6 @@ from pipeline.errors import ConfigError, TooLarge
 from pipeline.jobs import workers
 from pipeline.library import episodes
 from pipeline.media.render_graph import VARIANTS
-
-SHM = Path("/dev/shm")
-
-
-@pytest.fixture
-def other_filesystem(tmp_path):
-    """A folder on another filesystem than ``tmp_path`` (a local disk beside a shared mount), or a skip."""
-    if not SHM.is_dir() or not os.access(SHM, os.W_OK) or os.stat(SHM).st_dev == os.stat(tmp_path).st_dev:
-        pytest.skip("no writable /dev/shm on a filesystem other than the temp dir's: the cross-filesystem"
-                    " variant needs two filesystems")
-    folder = SHM / f"clipdesk-test-{uuid.uuid4().hex[:8]}"
-    folder.mkdir()
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _dead_pid() -> int:
