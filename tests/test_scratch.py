@@ -9,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mediagen
 import pytest
 from workers import Consumer, ffmpeg_pids, use_config, wait_for_end, wait_until
 
 from pipeline import db, jobs, media, storage, transcript
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError, TooLarge
-from pipeline.jobs import workers
+from pipeline.jobs import runner, workers
 from pipeline.library import episodes
 from pipeline.media.render_graph import VARIANTS
 
@@ -194,3 +195,20 @@ def test_a_killed_consumer_leaves_no_partial_file_in_the_data_dir_and_its_scratc
     episode_dir = storage.episode_dir(fast.data_dir, job["episode_id"])
     assert media.probe(episode_dir / "audio.wav").duration > 30
     assert transcript.load(episode_dir / "transcript.json")["segments"]
+
+
+def test_a_nearly_full_scratch_disk_makes_the_job_wait_like_a_full_data_dir(settings, other_filesystem, tmp_path):
+    """The free-disk floor holds on the scratch disk too: a job waits (retrying) naming the scratch dir."""
+
+
+    data_free, scratch_free = storage.free_bytes(settings.data_dir), storage.free_bytes(other_filesystem)
+    if data_free - scratch_free < 1 << 30:
+        pytest.skip("the scratch filesystem (/dev/shm) does not have clearly less free space than the data dir's")
+    floor_mb = (scratch_free + data_free) // 2 // (1 << 20)   # the data dir has room, the scratch disk not
+    local = dataclasses.replace(settings, paths=dataclasses.replace(settings.paths, scratch_dir=str(other_filesystem)),
+                                worker=dataclasses.replace(settings.worker, min_free_mb=floor_mb))
+    _, job_id = jobs.create(local, str(mediagen.tone_video(tmp_path / "short.mp4", 1)))
+    assert runner.run_job(local, job_id) == "retrying"
+    job = jobs.get(local, job_id)
+    assert job["error_kind"] == "transient"
+    assert f"Not enough free disk space in {other_filesystem} (paths.scratch_dir)" in job["error"]
