@@ -15,6 +15,8 @@ Two tasks run the units of a job (``pipeline.jobs.runner``): ``process_job`` run
 - every consumer reaps orphaned jobs at start and every ``worker.reap_seconds``;
 - periodic work (reaper, feeds, inbox, webhook sweep, retention) runs on every consumer, on every
   machine, but each round is taken by one consumer at a time (``pipeline.jobs.leases``).
+- each consumer writes its temp files in its own scratch folder and, at start, removes those of
+  this host's consumers that died (``workers.sweep_scratch``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class _Consumers:
     def create_consumer(self, **options):
         global WORKERS
         WORKERS = options.get("workers", 1)   # tasks at once: each gets cores // WORKERS threads
+        for folder in workers.sweep_scratch(settings):   # before any task runs: nothing here is in use
+            log.info("removed the scratch folder %s of a worker that is gone", folder)
         return GracefulConsumer(self, **options)
 
 

@@ -29,6 +29,9 @@ DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipeline.yaml"
 @dataclass(frozen=True)
 class PathSettings:
     data_dir: Path = Path("data")
+    # Where a worker writes files before they are complete: a local disk when data_dir is a shared mount.
+    # "" = <data_dir>/.scratch (one filesystem: publishing is a rename). Env CLIPDESK_SCRATCH_DIR wins.
+    scratch_dir: str = ""
     fonts_dir: Path = Path("assets/fonts")
     # Paths given through the dashboard or the HTTP API must lie under these folders; empty = the data
     # dir and the inbox only; ["*"] = anywhere the worker can read. The CLI is not limited.
@@ -256,6 +259,11 @@ class Settings:
         return self.paths.data_dir
 
     @property
+    def scratch_dir(self) -> Path:
+        """The root of the workers' scratch folders (each process writes in its own sub-folder)."""
+        return Path(self.paths.scratch_dir) if self.paths.scratch_dir else self.data_dir / ".scratch"
+
+    @property
     def app_db_path(self) -> Path:
         """The SQLite file (used when ``database.url`` is empty)."""
         return self.data_dir / "clipdesk.db"
@@ -422,11 +430,14 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     settings = _build(Settings, raw, prefix="")
     paths = settings.paths
     data_dir = Path(os.environ.get("CLIPDESK_DATA_DIR") or paths.data_dir)
+    scratch_dir = os.environ.get("CLIPDESK_SCRATCH_DIR", paths.scratch_dir)
     paths = dataclasses.replace(paths, data_dir=_resolve(data_dir), fonts_dir=_resolve(paths.fonts_dir),
+                                scratch_dir=str(_resolve(Path(scratch_dir))) if scratch_dir.strip() else "",
                                 allowed_source_dirs=tuple(d if d == "*" else str(_resolve(Path(d)))
                                                           for d in paths.allowed_source_dirs))
     if url := os.environ.get("CLIPDESK_DATABASE_URL"):
         settings = dataclasses.replace(settings, database=_build(DatabaseSettings, {"url": url}, prefix="database."))
+    _check_scratch_dir(paths)
     if settings.enrich.min_clip_seconds > settings.enrich.max_clip_seconds:
         raise ConfigError("enrich.min_clip_seconds: must not be larger than enrich.max_clip_seconds")
     if settings.render.caption_preset not in settings.render.caption_presets:
@@ -454,6 +465,18 @@ def _host_id(configured: str) -> str:
     if not HOST_ID_PATTERN.fullmatch(host_id):
         raise ConfigError(f"{origin}: {HOST_ID_RULE} (got {host_id!r})")
     return host_id
+
+
+def _check_scratch_dir(paths: PathSettings) -> None:
+    """The scratch root holds only the workers' own folders (their leftovers are deleted at start)."""
+    if not paths.scratch_dir:
+        return
+    scratch = Path(paths.scratch_dir)
+    if scratch == paths.data_dir or paths.data_dir.is_relative_to(scratch):
+        raise ConfigError(f"paths.scratch_dir: must be a folder of its own, not the data dir or a folder holding it"
+                          f" (got {scratch}); \"\" means <data_dir>/.scratch")
+    if scratch.exists() and not scratch.is_dir():
+        raise ConfigError(f"paths.scratch_dir: {scratch} exists and is not a folder")
 
 
 def _resolve(path: Path) -> Path:

@@ -13,7 +13,6 @@ libraries compose the text); clip sidecars use them too.
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import srt
 import webvtt
 
-from pipeline.storage import temp_path
+from pipeline.storage import publish, temp_path
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
@@ -172,15 +171,16 @@ def download_name(title: str, fmt: str, fallback: str = "transcript") -> str:
     return f"{safe or fallback}.{fmt}"
 
 
-def write_all(transcript: dict, paths: dict[str, Path]) -> None:
+def write_all(transcript: dict, paths: dict[str, Path], scratch: Path | None = None) -> None:
     """Write every format to ``paths`` (format -> file), replacing older files only at the end.
 
-    All formats are rendered and written to temp names first, then renamed into place
-    (json last, since it is what later stages read): a failure before that point leaves
-    the previous transcript untouched, which is what re-transcription relies on.
+    All formats are rendered and written to temp files first (in ``scratch`` when given: a worker's
+    scratch folder; else temp names beside the targets), then moved into place (json last, since it
+    is what later stages read): a failure before that point leaves the previous transcript
+    untouched, which is what re-transcription relies on.
     """
     texts = {fmt: render(transcript, fmt) for fmt in ("srt", "vtt", "txt", "json")}
-    temps = {fmt: temp_path(paths[fmt]) for fmt in texts}
+    temps = {fmt: Path(scratch) / paths[fmt].name if scratch else temp_path(paths[fmt]) for fmt in texts}
     try:
         for fmt, text in texts.items():
             temps[fmt].parent.mkdir(parents=True, exist_ok=True)
@@ -190,7 +190,7 @@ def write_all(transcript: dict, paths: dict[str, Path]) -> None:
             tmp.unlink(missing_ok=True)
         raise
     for fmt in texts:
-        os.replace(temps[fmt], paths[fmt])
+        publish(temps[fmt], paths[fmt])
 
 
 def load(path: Path) -> dict:

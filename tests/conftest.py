@@ -2,7 +2,9 @@
 
 import dataclasses
 import os
+import shutil
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,20 @@ def operator_config(folder: Path) -> Path:
     path = folder / "test-operator.yaml"
     path.write_text(f"paths:\n  allowed_source_dirs: ['*']\nnetwork:\n  allowed_hosts: {list(TEST_ALLOWED_HOSTS)}\n")
     return path
+
+
+@pytest.fixture
+def other_filesystem(tmp_path):
+    """A folder on another filesystem than ``tmp_path`` (/dev/shm: a local scratch disk beside a shared
+    media mount), removed afterwards; a clear skip on a machine without one."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK) or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no writable /dev/shm on a filesystem other than the temp dir's: the cross-filesystem"
+                    " variant needs two filesystems")
+    folder = shm / f"clipdesk-test-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,7 @@ def test_url_is_downloaded_into_the_episode_with_metadata_and_byte_progress(sett
     assert source.name == "source.mp4" and source.read_bytes() == talk.read_bytes()
     info = probe(source)
     assert (info.width, info.height) == (320, 180) and info.duration == pytest.approx(3.0, abs=0.1)
-    assert not (ctx.episode_dir / "download.partial").exists()
+    assert not ingest.download_folder(ctx).exists()
     assert seen == sorted(seen) and seen[-1] == 1.0 and any(0 < f < 1 for f in seen)
     row = episode_row(settings, episode_id)
     state = json.loads(row["download_json"])
@@ -95,7 +95,7 @@ def test_a_download_that_is_not_media_is_bad_input_and_leaves_nothing_behind(set
     ctx = stage_context(settings, episode_id)
     with pytest.raises(BadInput, match="is not playable media"):
         ingest.run(ctx)
-    assert not list(ctx.episode_dir.glob("source.*")) and not (ctx.episode_dir / "download.partial").exists()
+    assert not list(ctx.episode_dir.glob("source.*")) and not ingest.download_folder(ctx).exists()
 
 
 def test_cancel_from_the_progress_hook_stops_the_download_and_removes_the_partial_file(settings, server):
@@ -108,7 +108,7 @@ def test_cancel_from_the_progress_hook_stops_the_download_and_removes_the_partia
     ctx = stage_context(settings, episode_id, cancel_once_started)
     with pytest.raises(Cancelled):
         ingest.run(ctx)
-    assert not (ctx.episode_dir / "download.partial").exists()
+    assert not ingest.download_folder(ctx).exists()
     assert not list(ctx.episode_dir.glob("source.*"))
     assert episode_row(settings, episode_id)["source_path"] is None
 
@@ -192,7 +192,7 @@ def test_a_failed_attempt_keeps_its_partial_download_for_the_retry_to_resume(set
     ctx = stage_context(no_retries, episode_id)
     with pytest.raises(TransientError):
         ingest.run(ctx)
-    [partial] = (ctx.episode_dir / "download.partial").iterdir()
+    [partial] = ingest.download_folder(ctx).iterdir()
     kept = partial.stat().st_size
     assert 0 < kept <= size // 2
 

@@ -109,8 +109,12 @@ def test_job_option_aspects_add_square_renders(episode):
     assert (probed.width, probed.height) == (1080, 1080)
 
 
-def test_episode_render_stage_writes_and_records_the_full_subtitled_episode(episode):
+@pytest.mark.parametrize("scratch", ["in the data dir", "on another filesystem"])
+def test_episode_render_stage_writes_and_records_the_full_subtitled_episode(episode, scratch, request):
     settings, episode_id, info = episode
+    if scratch == "on another filesystem":   # a local scratch disk beside a shared media mount
+        local = str(request.getfixturevalue("other_filesystem"))
+        settings = dataclasses.replace(settings, paths=dataclasses.replace(settings.paths, scratch_dir=local))
     assert episodes.summary(settings, episode_id)["full_episode_render"] is None
     progress: list[float] = []
     episode_render.run(context(settings, episode_id, progress, {"full_episode": True}))
@@ -120,3 +124,5 @@ def test_episode_render_stage_writes_and_records_the_full_subtitled_episode(epis
     assert abs(probed.duration - info.duration) <= 0.1 and probed.has_audio
     assert progress[-1] == 1.0
     assert not list(storage.episode_dir(settings.data_dir, episode_id).glob("*.partial*"))
+    assert not [p for p in storage.episode_dir(settings.data_dir, episode_id).iterdir() if p.name.startswith(".")]
+    assert not [p for p in settings.scratch_dir.rglob("*") if p.is_file()], "scratch is left empty"

@@ -110,10 +110,11 @@ def test_a_name_resolving_to_loopback_is_refused_at_download_time_too(settings, 
     """Queued while the operator allowed it (or while DNS said otherwise): the download checks again."""
     url = server.url("/talk.mp4").replace("127.0.0.1", "localhost")
     episode_id, _ = jobs.create(dataclasses_replace_network(settings, ("localhost",)), url)
+    ctx = StageContext(shipped, episode_id, {}, progress=lambda fraction: None)
     with pytest.raises(network.RefusedFetch, match="localhost \\(resolves to 127.0.0.1\\) is a loopback address"):
-        ingest.run(StageContext(shipped, episode_id, {}, progress=lambda fraction: None))
+        ingest.run(ctx)
     assert server.requests == []
-    assert not (shipped.data_dir / "episodes" / episode_id / "download.partial").exists()
+    assert not ingest.download_folder(ctx).exists()
 
 
 def test_a_redirect_from_an_allowed_server_to_a_private_address_is_not_followed(settings, server, bystander):

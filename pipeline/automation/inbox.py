@@ -93,8 +93,7 @@ def _take(settings: Settings, path: Path, dispatch: jobs.Dispatch) -> dict:
     if name.suffix.lower().lstrip(".") not in MEDIA_EXTENSIONS:   # media under another name: say what it is
         name = Path(f"{name.stem}.{ingest.source_extension('', info)}")
     upload = storage.uploads_dir(settings.data_dir) / uuid.uuid4().hex[:12] / name
-    upload.parent.mkdir(parents=True)
-    shutil.move(path, upload)
+    storage.publish(path, upload)   # a rename, or (inbox on another filesystem) a copy that appears whole
     try:
         episode_id, job_id = jobs.create(settings, str(upload), priority=jobs.PRIORITY_FEED, source_kind="upload")
     except BadInput as exc:   # e.g. the uploads folder is outside paths.allowed_source_dirs

@@ -51,29 +51,26 @@ def safe_filename(name: str) -> str:
 def save_upload(settings: Settings, filename: str, data: BinaryIO, limit_key: str = "dashboard.max_upload_mb") -> Path:
     """Stream an uploaded file into ``<data_dir>/uploads/<token>/<name>``.
 
+    The bytes go to this process's scratch folder and are published once the upload is whole.
     Refuses files over the limit of ``limit_key`` (each shell has its own) and uploads that
     would leave less than ``worker.min_free_mb`` of disk, removing what was written.
     """
     section, name = limit_key.split(".")
     limit_mb = getattr(getattr(settings, section), name)
     limit = limit_mb * (1 << 20)
-    folder = storage.uploads_dir(settings.data_dir) / uuid.uuid4().hex[:12]
-    folder.mkdir(parents=True)
-    path = folder / safe_filename(filename)
+    path = storage.uploads_dir(settings.data_dir) / uuid.uuid4().hex[:12] / safe_filename(filename)
     written = 0
-    try:
-        with open(path, "wb") as out:
+    with storage.scratch_space(workers.scratch_dir(settings), prefix="upload-") as work:
+        with open(work / path.name, "wb") as out:
             while chunk := data.read(1 << 20):
                 written += len(chunk)
                 if written > limit:
                     raise TooLarge(f"'{path.name}' is larger than the upload limit of {limit_mb} MB ({limit_key}).")
-                if storage.free_bytes(settings.data_dir) < settings.worker.min_free_mb * (1 << 20):
+                if min(storage.free_bytes(settings.data_dir), storage.free_bytes(work)) \
+                        < settings.worker.min_free_mb * (1 << 20):
                     raise BadInput(f"Not enough free disk space in {settings.data_dir} to store '{path.name}'.")
                 out.write(chunk)
-    except BaseException:
-        storage.remove_tree(folder)
-        raise
-    return path
+        return storage.publish(work / path.name, path)
 
 
 def create(settings: Settings, source: str, title: str = "", priority: int = PRIORITY_INTERACTIVE,
@@ -133,13 +130,14 @@ def _local_source(settings: Settings, source: str, kind: str, trusted_path: bool
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:   # e.g. a Latin-1 name on a UTF-8 system: keep the bytes out of the DB
-        folder = storage.uploads_dir(settings.data_dir) / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True)
-        safe = folder / safe_filename(shown)
+        safe = storage.uploads_dir(settings.data_dir) / uuid.uuid4().hex[:12] / safe_filename(shown)
+        safe.parent.mkdir(parents=True)
         try:
             os.link(path, safe)
-        except OSError:
-            shutil.copyfile(path, safe)
+        except OSError:   # another filesystem: a copy, published whole
+            with storage.scratch_space(workers.scratch_dir(settings)) as work:
+                shutil.copyfile(path, work / safe.name)
+                storage.publish(work / safe.name, safe)
         path = safe
     return path
 

@@ -388,10 +388,10 @@ def _run_here(settings: Settings, job_id: int, wait: bool) -> str:
 
 
 def _require_free_disk(settings: Settings, ctx: StageContext, stage: str) -> None:
-    """Ingest and render write the big files: refuse to start them on a nearly full disk."""
+    """Ingest and render write the big files, first in scratch, then in the data dir: refuse to
+    start them when either disk is nearly full."""
     if stage not in ("ingest", "render", "episode_render") or settings.worker.min_free_mb <= 0:
         return
-    free = storage.free_bytes(settings.data_dir)
     need = settings.worker.min_free_mb * MB
     episode = ctx.episode() if stage == "ingest" else None
     if episode is not None and episode["source_kind"] == "path":
@@ -399,10 +399,12 @@ def _require_free_disk(settings: Settings, ctx: StageContext, stage: str) -> Non
             need += Path(episode["source_uri"]).stat().st_size
         except OSError:
             pass   # ingest itself reports a missing file
-    if free < need:
-        raise TransientError(f"Not enough free disk space in {settings.data_dir}: {free // MB} MB free,"
-                             f" {registry.LABELS[stage]} needs at least {need // MB} MB. Free some space;"
-                             " the job retries by itself.")
+    for folder, what in ((settings.data_dir, ""), (settings.scratch_dir, " (paths.scratch_dir)")):
+        free = storage.free_bytes(folder)
+        if free < need:
+            raise TransientError(f"Not enough free disk space in {folder}{what}: {free // MB} MB free,"
+                                 f" {registry.LABELS[stage]} needs at least {need // MB} MB. Free some space;"
+                                 " the job retries by itself.")
 
 
 def _end_attempt(settings: Settings, job, stage: str, exc: Exception, queue: TaskQueue) -> str:

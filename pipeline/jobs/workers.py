@@ -16,8 +16,9 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from pipeline import db
+from pipeline import db, storage
 from pipeline.config import Settings
 
 log = logging.getLogger("clipdesk.workers")
@@ -30,6 +31,30 @@ def worker_id(settings: Settings, pid: int | None = None) -> str:
 def host_of(worker: str) -> str:
     """The host part of a worker id (host ids hold no colon)."""
     return worker.rpartition(":")[0]
+
+
+def scratch_dir(settings: Settings) -> Path:
+    """This process's own scratch folder (``paths.scratch_dir``/<host>-<pid>), where its files are
+    written until they are complete."""
+    return storage.process_scratch(settings.scratch_dir, settings.worker.host_id, os.getpid())
+
+
+def sweep_scratch(settings: Settings) -> list[Path]:
+    """Remove the scratch folders of this host's processes that have exited (a killed worker's
+    half-written files), and a leftover of an earlier process that had this pid. Called once as a
+    consumer starts, before it runs anything; other hosts' folders are never touched.
+
+    Returns the folders removed."""
+    root = settings.scratch_dir
+    removed = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else ():
+        owner = storage.scratch_owner(folder)
+        if owner is None or owner[0] != settings.worker.host_id or not folder.is_dir():
+            continue
+        if owner[1] == os.getpid() or not process_alive(owner[1]):
+            storage.remove_tree(folder)
+            removed.append(folder)
+    return removed
 
 
 def is_fresh(settings: Settings, heartbeat_at: float | None, now: float) -> bool:

@@ -8,7 +8,6 @@ and renamed into place, so a download never sees half a file.
 
 from __future__ import annotations
 
-import os
 import re
 import zipfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from pipeline import storage
 from pipeline.config import Settings
 from pipeline.errors import BadInput
+from pipeline.jobs import workers
 from pipeline.library import episodes
 
 
@@ -47,14 +47,12 @@ def approved_zip(settings: Settings, episode_id: str) -> Path:
             entries.append((Path(path), f"transcript.{fmt}"))
 
     out = exports_dir(settings) / f"{episode_id}-approved.zip"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = storage.temp_path(out)
-    with zipfile.ZipFile(tmp, "w") as archive:
-        for path, name in entries:
-            compression = zipfile.ZIP_STORED if path.suffix == ".mp4" else zipfile.ZIP_DEFLATED
-            archive.write(path, name, compress_type=compression)
-    os.replace(tmp, out)
-    return out
+    with storage.scratch_space(workers.scratch_dir(settings)) as work:   # built in scratch, published whole
+        with zipfile.ZipFile(work / out.name, "w") as archive:
+            for path, name in entries:
+                compression = zipfile.ZIP_STORED if path.suffix == ".mp4" else zipfile.ZIP_DEFLATED
+                archive.write(path, name, compress_type=compression)
+        return storage.publish(work / out.name, out)
 
 
 def _slug(title: str) -> str:

@@ -3,8 +3,8 @@
 The source is seeked (fast input seeking) and decoded once; the video is split into one
 branch per aspect (9x16, 16x9, optional 1x1), each split again into clean and subtitled
 outputs, and the loudness-normalised audio is split to all of them. A one-frame output of
-the clean 16x9 branch is the thumbnail. Outputs are written to temp names and moved into
-place only on success.
+the clean 16x9 branch is the thumbnail. Outputs are written in a scratch folder and published
+into place (``storage.publish``) only on success.
 
 - Reframing a wider source into a narrower frame: ``center`` crop, ``face`` (a crop whose
   x is an ffmpeg expression of time planned by ``reframe.follow_face``) or ``fit`` (the
@@ -36,13 +36,12 @@ from pathlib import Path
 import av
 import ffmpeg
 
-from pipeline import media
+from pipeline import media, storage
 from pipeline.config import PROJECT_ROOT, CaptionPreset, RenderSettings
 from pipeline.errors import BadInput, Cancelled, PipelineError, TransientError
 from pipeline.jobs.options import REFRAME_MODES
 from pipeline.media import MediaInfo, jump_cuts, reframe, speech_envelope
 from pipeline.media.captions import build_ass, build_srt
-from pipeline.storage import temp_path, write_text_atomic
 
 log = logging.getLogger("clipdesk.render")
 
@@ -79,12 +78,13 @@ def render_clip(source: Path, info: MediaInfo, start: float, end: float, words: 
                 on_progress: Callable[[float], None] | None = None, *, aspects=None,
                 reframe_mode: str | None = None, caption_style: str | None = None,
                 remove_silences: bool | None = None, title: str = "",
-                title_seconds: float | None = None) -> dict[str, Path]:
+                title_seconds: float | None = None, scratch: Path | None = None) -> dict[str, Path]:
     """Render ``[start, end)`` of ``source`` into ``out_dir``; return {variant: mp4 path}.
 
     ``aspects``, ``reframe_mode``, ``caption_style``, ``remove_silences`` and
     ``title_seconds`` (how long ``title`` shows as a banner) default to the config. Also
-    writes captions.srt, thumb.jpg and the captions_<aspect>.ass files burned in.
+    writes captions.srt, thumb.jpg and the captions_<aspect>.ass files burned in. Every file is
+    written in ``scratch`` (default: a hidden folder in ``out_dir``) and published when complete.
     """
     start, end = max(0.0, start), min(end, info.duration)
     if start >= info.duration:
@@ -100,18 +100,22 @@ def render_clip(source: Path, info: MediaInfo, start: float, end: float, words: 
     finals = {variant: out_dir / f"{variant}.mp4" for variant in variants_for(aspects)}
     timeline = render_outputs(source, info, start, end - start, words, finals, out_dir / "thumb.jpg", fonts_dir,
                               settings, on_progress, reframe_mode=reframe_mode, caption_style=caption_style,
-                              remove_silences=remove_silences, title=title, title_seconds=title_seconds)
-    write_text_atomic(out_dir / "captions.srt", build_srt(timeline.words(words, start), 0.0, timeline.duration))
+                              remove_silences=remove_silences, title=title, title_seconds=title_seconds,
+                              scratch=scratch)
+    with storage.scratch_space(scratch or out_dir, prefix=".render-") as work:
+        srt = work / "captions.srt"
+        srt.write_text(build_srt(timeline.words(words, start), 0.0, timeline.duration), encoding="utf-8")
+        storage.publish(srt, out_dir / srt.name)
     return finals
 
 
 def render_episode(source: Path, info: MediaInfo, words: list[dict], out_path: Path, fonts_dir: Path,
                    settings: RenderSettings, on_progress: Callable[[float], None] | None = None,
-                   caption_style: str | None = None) -> Path:
-    """The whole episode as one subtitled 16x9 file at ``out_path`` (temp name, then renamed)."""
+                   caption_style: str | None = None, scratch: Path | None = None) -> Path:
+    """The whole episode as one subtitled 16x9 file at ``out_path`` (written in ``scratch``, then published)."""
     render_outputs(source, info, 0.0, info.duration, words, {"subtitled_16x9": Path(out_path)}, None, fonts_dir,
                    settings, on_progress, caption_style=caption_style, ass_prefix=f"{Path(out_path).stem}_captions_",
-                   remove_silences=False)   # the whole episode is the record: never jump-cut
+                   remove_silences=False, scratch=scratch)   # the whole episode is the record: never jump-cut
     return Path(out_path)
 
 
@@ -120,10 +124,12 @@ def render_outputs(source: Path, info: MediaInfo, start: float, duration: float,
                    on_progress: Callable[[float], None] | None = None, *, reframe_mode: str | None = None,
                    caption_style: str | None = None, gain_db: float | None = None,
                    ass_prefix: str = "captions_", remove_silences: bool | None = None,
-                   snap_words: bool = True, title: str = "", title_seconds: float | None = None
-                   ) -> jump_cuts.Timeline:
+                   snap_words: bool = True, title: str = "", title_seconds: float | None = None,
+                   scratch: Path | None = None) -> jump_cuts.Timeline:
     """The core: any set of ``{variant: final path}`` (+ thumbnail) from one ffmpeg process.
 
+    ffmpeg writes into a fresh folder in ``scratch`` (None: a hidden one beside the outputs); the
+    files are published to their final paths only once all of them are complete.
     Returns the timeline rendered: the spans of the clip kept (all of it without jump cuts).
     ``snap_words=False`` lights caption words at Whisper's own times (bench/caption_timing.py).
     """
@@ -133,7 +139,8 @@ def render_outputs(source: Path, info: MediaInfo, start: float, duration: float,
     preset = preset_for(settings, caption_style)
     info = displayed(source, info)
     aspects = tuple(dict.fromkeys(variant.split("_", 1)[1] for variant in finals))
-    work_dir = next(iter(finals.values())).parent
+    out_dir = next(iter(finals.values())).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
     progress = _Phases(on_progress)
     if gain_db is None:
         gain_db = loudness_gain(source, info, start, duration, settings, progress.part(0.0, LOUDNESS_SHARE))
@@ -156,31 +163,28 @@ def render_outputs(source: Path, info: MediaInfo, start: float, duration: float,
         samples = [(timeline.to_new(t), faces) for t, faces in samples if timeline.to_new(t) is not None]
         tracks = {aspect: _framing(mode, samples, _crop_fraction(info, aspect)) for aspect in narrow}
     banner = settings.title_overlay_seconds if title_seconds is None else title_seconds
-    ass_files = {}
-    for aspect in aspects:
-        if f"subtitled_{aspect}" in finals:
-            width, height = SIZES[aspect]
-            ass_files[aspect] = work_dir / f"{ass_prefix}{aspect}.ass"
-            script = build_ass(timeline.words(words, start), 0.0, length, width, height, preset, Path(fonts_dir),
-                               title=title, title_seconds=banner)
-            write_text_atomic(ass_files[aspect], script)
-    temps = {final: temp_path(final) for final in [*finals.values(), *([thumb] if thumb else [])]}
     encode_report = progress.part(LOUDNESS_SHARE + (FACE_SHARE if tracks else 0.0), 1.0)
-    with tempfile.TemporaryDirectory(dir=work_dir, prefix=".render-") as scratch:
-        background = _background_image(source, info, settings, Path(scratch))
+    with storage.scratch_space(scratch or out_dir, prefix=".render-") as work:
+        ass_files = {}
+        for aspect in aspects:
+            if f"subtitled_{aspect}" in finals:
+                width, height = SIZES[aspect]
+                ass_files[aspect] = work / f"{ass_prefix}{aspect}.ass"
+                script = build_ass(timeline.words(words, start), 0.0, length, width, height, preset, Path(fonts_dir),
+                                   title=title, title_seconds=banner)
+                ass_files[aspect].write_text(script, encoding="utf-8")
+        temps = {final: work / final.name for final in [*finals.values(), *([thumb] if thumb else [])]}
+        background = _background_image(source, info, settings, work)
 
         def graph(encoder: str):
             return _graph(source, info, start, duration, timeline, ass_files, Path(fonts_dir), settings, mode,
                           tracks, gain_db, background, encoder, {variant: temps[path] for variant, path in finals.items()},
                           temps[thumb] if thumb else None)
-        try:
-            _run_with_fallback(graph, length, encode_report, settings.encoder)
-            for final, temp in temps.items():
-                os.replace(temp, final)
-        except BaseException:
-            for temp in temps.values():
-                temp.unlink(missing_ok=True)
-            raise
+        _run_with_fallback(graph, length, encode_report, settings.encoder)
+        for ass in ass_files.values():   # kept beside the renders: what was burned in
+            storage.publish(ass, out_dir / ass.name)
+        for final, temp in temps.items():
+            storage.publish(temp, final)
     return timeline
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 
 import ffmpeg
 
@@ -31,15 +30,12 @@ def run(ctx: StageContext) -> None:
     if not info.has_audio:
         raise BadInput("This file has no audio track, so there is nothing to transcribe.")
     final = audio_path(ctx)
-    partial = storage.temp_path(final)
-    graph = (ffmpeg.input(str(ctx.source_path()))
-             .output(str(partial), vn=None, ac=1, ar=SAMPLE_RATE, acodec="pcm_s16le", f="wav"))
-    try:
+    with storage.scratch_space(ctx.scratch) as work:
+        partial = work / final.name
+        graph = (ffmpeg.input(str(ctx.source_path()))
+                 .output(str(partial), vn=None, ac=1, ar=SAMPLE_RATE, acodec="pcm_s16le", f="wav"))
         media.run(graph, info.duration, ctx.progress)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, final)
+        storage.publish(partial, final)
     _correct_declared_duration(ctx, info, media.probe(final).duration)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipeline import db, storage
 from pipeline.config import Settings
+from pipeline.jobs import workers
 from pipeline.media import MediaInfo
 
 
@@ -23,6 +24,11 @@ class StageContext:
     @property
     def episode_dir(self) -> Path:
         return storage.episode_dir(self.settings.data_dir, self.episode_id)
+
+    @property
+    def scratch(self) -> Path:
+        """This process's scratch folder: outputs are written here, then ``storage.publish``-ed."""
+        return workers.scratch_dir(self.settings)
 
     def episode(self):
         with db.session(self.settings.app_db) as conn:

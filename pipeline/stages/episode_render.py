@@ -1,8 +1,8 @@
 """The ``episode_render`` stage: the whole episode as one subtitled 16x9 video.
 
 Runs when a job asks for it (option ``full_episode: true``). Writes
-``<episode_dir>/full_16x9.mp4`` through a temp name (a cancelled or failed render leaves
-nothing behind and an earlier full render in place) and records it in
+``<episode_dir>/full_16x9.mp4`` in the worker's scratch folder, published when complete (a
+cancelled or failed render leaves nothing behind and an earlier full render in place) and records it in
 ``episode_renders`` (kind ``full_16x9``); the episode summary shows it as
 ``full_episode_render``. Captions use the job's ``caption_style``, else the config's.
 """
@@ -23,7 +23,7 @@ def run(ctx: StageContext) -> None:
     words = transcript.all_words(transcript.load(ctx.transcript_path()))
     out_path = ctx.episode_dir / f"{KIND}.mp4"
     render_episode(ctx.source_path(), info, words, out_path, ctx.settings.paths.fonts_dir, ctx.settings.render,
-                   ctx.progress, caption_style=ctx.options.get("caption_style"))
+                   ctx.progress, caption_style=ctx.options.get("caption_style"), scratch=ctx.scratch)
     probed = media.probe(out_path)
     relative = str(out_path.relative_to(ctx.settings.data_dir))
     ctx.write(db.record_episode_render, ctx.episode_id, KIND, relative, probed.width, probed.height,

@@ -9,7 +9,6 @@ The probe decides whether the file is media, not its extension.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import time
@@ -69,27 +68,28 @@ def run(ctx: StageContext) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     if origin == final:
         pass   # an earlier attempt already put the file in place
-    elif episode["source_kind"] == "upload":
-        shutil.move(origin, final)
+    elif episode["source_kind"] == "upload":   # already complete in our uploads folder: a rename
+        storage.publish(origin, final)
         if origin.parent.parent == storage.uploads_dir(ctx.settings.data_dir):
             shutil.rmtree(origin.parent, ignore_errors=True)
-    else:
-        partial = storage.temp_path(final)
-        shutil.copyfile(origin, partial)
-        os.replace(partial, final)
+    else:   # the user's file may be anywhere: copied in scratch, then published
+        with storage.scratch_space(ctx.scratch) as work:
+            shutil.copyfile(origin, work / final.name)
+            storage.publish(work / final.name, final)
     ctx.write(db.set_episode_source, ctx.episode_id, final.name, info.duration, json.dumps(info.to_dict()))
     ctx.progress(1.0)
 
 
 def _ingest_url(ctx: StageContext, url: str) -> None:
-    """Download with yt-dlp into ``download.partial/``, then move the file to ``source.<ext>``.
+    """Download with yt-dlp into the worker's scratch folder, then publish the file as ``source.<ext>``.
 
-    A partial download is kept when the attempt fails transiently (the retry resumes it) and removed on
-    cancel or when the URL can never work. A file already in place (an earlier attempt) is not fetched again.
+    A partial download is kept when the attempt fails transiently (a retry in this worker resumes it) and
+    removed on cancel or when the URL can never work. A file already in place (an earlier attempt) is not
+    fetched again.
     """
     final = _ingested_source(ctx.episode_dir)
     if final is None:   # not downloaded by an earlier attempt
-        folder = ctx.episode_dir / "download.partial"
+        folder = download_folder(ctx)
         try:
             path, meta = download.download(download.require_http_url(url), folder, ctx.settings,
                                            _DownloadProgress(ctx))
@@ -104,13 +104,17 @@ def _ingest_url(ctx: StageContext, url: str) -> None:
         except BadInput as exc:
             shutil.rmtree(folder, ignore_errors=True)
             raise BadInput(f"The file downloaded from {url} is not playable media: {exc}") from None
-        final = ctx.episode_dir / f"source.{source_extension(path.name, info)}"
-        os.replace(path, final)
+        final = storage.publish(path, ctx.episode_dir / f"source.{source_extension(path.name, info)}")
         shutil.rmtree(folder, ignore_errors=True)
     else:
         info = media.probe(final)
     ctx.write(db.set_episode_source, ctx.episode_id, final.name, info.duration, json.dumps(info.to_dict()))
     ctx.progress(1.0)
+
+
+def download_folder(ctx: StageContext) -> Path:
+    """Where this worker downloads the episode's URL (in its scratch folder, kept between attempts)."""
+    return ctx.scratch / f"download-{ctx.episode_id}"
 
 
 class _DownloadProgress:

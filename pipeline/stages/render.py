@@ -50,7 +50,8 @@ def render_one(ctx: StageContext, clip, report: Callable[[float], None]) -> None
                           caption_style=clip["caption_style"] or ctx.options.get("caption_style"),
                           remove_silences=(bool(clip["remove_silences"]) if clip["remove_silences"] is not None
                                            else ctx.options.get("remove_silences")),
-                          title=clip["title"], title_seconds=ctx.options.get("title_overlay_seconds"))
+                          title=clip["title"], title_seconds=ctx.options.get("title_overlay_seconds"),
+                          scratch=ctx.scratch)
     _record(ctx, clip["id"], outputs)
 
 

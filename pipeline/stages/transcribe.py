@@ -480,11 +480,12 @@ def run(ctx: StageContext) -> None:
     result = transcribe_file(audio_path(ctx), settings, info.duration, ctx.progress,
                              cache=models_dir(ctx.settings.data_dir))
     current = ctx.transcript_path("json")
-    if current.exists():   # kept so the review page can show what the new transcript changed
-        previous = storage.previous_transcript_path(ctx.settings.data_dir, ctx.episode_id)
-        shutil.copyfile(current, storage.temp_path(previous))
-        os.replace(storage.temp_path(previous), previous)
-    transcript.write_all(result, {fmt: ctx.transcript_path(fmt) for fmt in transcript.FORMATS})
+    with storage.scratch_space(ctx.scratch) as work:
+        if current.exists():   # kept so the review page can show what the new transcript changed
+            previous = storage.previous_transcript_path(ctx.settings.data_dir, ctx.episode_id)
+            shutil.copyfile(current, work / previous.name)
+            storage.publish(work / previous.name, previous)
+        transcript.write_all(result, {fmt: ctx.transcript_path(fmt) for fmt in transcript.FORMATS}, work)
     if result["language"]:
         ctx.write(db.set_episode_language, ctx.episode_id, result["language"])
     ctx.progress(1.0)
