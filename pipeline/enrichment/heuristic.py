@@ -165,7 +165,7 @@ class Scorer:
 
 def clips(sents: list[Sentence], top: list[str], rules: ClipRules, levels: list[float] | None = None,
           limit: int | None = None, chapter_starts: list[float] | None = None,
-          around: list[dict] | None = None) -> list[dict]:
+          around: list[dict] | None = None, fences: list[float] | None = None) -> list[dict]:
     """The best-scoring runs of sentences, overlapping each other by at most 20%.
 
     A run never crosses a chapter start (``chapter_starts``: where the topic changes), opens
@@ -173,16 +173,18 @@ def clips(sents: list[Sentence], top: list[str], rules: ClipRules, levels: list[
     complete sentence; only when that leaves fewer than ``rules.min_clips`` do runs with a
     leaning opening or an unfinished end fill the gap, still inside one topic. No chapter gets
     more than its share of the clips, so suggestions spread over the topics. With ``around``
-    (clips already chosen, say by an LLM), only runs that stay clear of those count.
+    (clips already chosen, say by an LLM), only runs that stay clear of those count. ``fences``
+    (``topics.fences``: likelier changes than chapters need) are crossed by no run either.
     """
     scorer = Scorer(sents, sentence_features(sents, top, levels), rules, top)
     starts = sorted(chapter_starts or [0.0])
+    walls = sorted({*starts, *(fences or [])})
     punctuated = any(s.text[-1:] in ".?!" for s in sents)
     candidates, fallback = [], []
     for i in range(len(sents)):
         opens = not titles.leans_on_context(sents[i].text)
-        k = bisect.bisect_right(starts, sents[i].start + 1e-6)
-        next_topic = starts[k] if k < len(starts) else math.inf
+        k = bisect.bisect_right(walls, sents[i].start + 1e-6)
+        next_topic = walls[k] if k < len(walls) else math.inf
         for j in range(i, len(sents)):
             duration = sents[j].end - sents[i].start
             if duration > rules.max_seconds or sents[j].end > next_topic + 1e-6:
@@ -346,11 +348,12 @@ def _central(sents: list[Sentence], top: list[str], keep) -> list[Sentence]:
 
 
 def enrich(sents: list[Sentence], rules: ClipRules, keyword_count: int = 10, chapter_seconds: float = 300.0,
-           levels: list[float] | None = None, topic_starts: list[float] | None = None) -> tuple[dict, list[dict]]:
+           levels: list[float] | None = None, topic_starts: list[float] | None = None,
+           fences: list[float] | None = None) -> tuple[dict, list[dict]]:
     """Enrichment (title, summary, chapters, keywords, hashtags) and clip suggestions.
 
     ``topic_starts``: where the topics change (``topics.boundaries`` of the transcript's clauses);
-    found from ``sents`` when not given.
+    found from ``sents`` when not given. ``fences``: where clips must not cross (``topics.fences``).
     """
     top = keywords.extract([s.text for s in sents], limit=keyword_count)
     starts = topics.boundaries(sents, chapter_seconds) if topic_starts is None else topic_starts
@@ -365,7 +368,7 @@ def enrich(sents: list[Sentence], rules: ClipRules, keyword_count: int = 10, cha
         "keywords": top,
         "hashtags": [keywords.hashtag(k) for k in top[:5]],
     }
-    return enrichment, clips(sents, top, rules, levels, chapter_starts=[c["start"] for c in parts])
+    return enrichment, clips(sents, top, rules, levels, chapter_starts=[c["start"] for c in parts], fences=fences)
 
 
 def _clamp(value: float) -> float:

@@ -47,7 +47,7 @@ def _enrich(doc: dict, settings: Settings, options: dict | None, progress: Calla
         return {"title": "", "summary": "", "chapters": [], "keywords": [], "hashtags": [], "source": "heuristic",
                 "notes": [NO_SPEECH_NOTE], "note": NO_SPEECH_NOTE}, []
     cache: dict = {}
-    topic_starts = topics.boundaries(topics.clauses(words), settings.enrich.chapter_seconds)
+    topic_starts, fences = topics.find(topics.clauses(words), settings.enrich.chapter_seconds)
 
     def levels():   # read audio.wav only if the heuristic runs
         if "levels" not in cache:
@@ -77,7 +77,7 @@ def _enrich(doc: dict, settings: Settings, options: dict | None, progress: Calla
         except llm.LLMError as exc:   # LLMAuthError is BadInput, not LLMError: it fails the job
             fallback_reason = f"{exc} Used the offline enricher instead."
     enrichment, clips = heuristic.enrich(sents, rules, settings.enrich.keyword_count, settings.enrich.chapter_seconds,
-                                         levels(), topic_starts)
+                                         levels(), topic_starts, fences)
     enrichment["source"] = "heuristic"
     if fallback_reason:
         enrichment["fallback_reason"] = fallback_reason
