@@ -219,19 +219,25 @@ HELD_OUT_SINGLE = [(["tides"], 140, "en-us"), (["compost"], 175, "en")]
 SPOKEN = [("bread", 165, "en-us"), ("telescope", 145, "en-gb"), ("pressing", 175, "en-us+f3"),
           ("mortgage", 150, "en+m3")]
 
+# What a host says between subjects, naming neither (only the words of the handover tell where it is).
+TRANSITIONS = ["Now let's turn to something completely different.", "Okay, moving on.",
+               "Right, let's switch to another topic.", "Our next subject is one of my favourites."]
+
 SENTENCE_BREATH = 0.35   # seconds of silence after a sentence, as espeak-ng leaves
 
 
-def transcript(subjects: list[str], words_per_minute: float, texts: dict[str, str] | None = None
-               ) -> tuple[dict, list[float]]:
+def transcript(subjects: list[str], words_per_minute: float, texts: dict[str, str] | None = None,
+               transitions: list[str] | None = None) -> tuple[dict, list[float]]:
     """A transcript of the subjects (keys of ``texts``, ``SUBJECTS`` by default) read in order at
-    ``words_per_minute``, and when each subject starts."""
+    ``words_per_minute``, and when each subject starts; ``transitions``: a host's line said before
+    each subject after the first (in turn), where that subject then starts."""
     texts = SUBJECTS if texts is None else texts
     mean_letters = 4.7
     t, segments, starts = 0.0, [], []
-    for subject in subjects:
+    for n, subject in enumerate(subjects):
         starts.append(round(t, 2))
-        for sentence in _sentences(texts[subject]):
+        handover = [transitions[(n - 1) % len(transitions)]] if transitions and n else []
+        for sentence in handover + _sentences(texts[subject]):
             words = []
             for token in sentence.split():
                 length = 60.0 / words_per_minute * (0.45 + 0.55 * len(token.strip(".,;:?!")) / mean_letters)

@@ -41,6 +41,7 @@ NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hun
 TENS = re.compile(r"\b(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)\b", re.IGNORECASE)
 SWEET_SPOT = (20.0, 40.0)
 LIVELY_RATE = 2.8   # words per second
+SUMMARY_MIN_WORDS = 6   # a summary sentence says at least this much
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,11 @@ def clips(sents: list[Sentence], top: list[str], rules: ClipRules, levels: list[
         fallback = [c for c in fallback if clip_rules.clear_of(c, around)]
     limit = limit or rules.max_clips
     chosen = _spread(candidates, limit, starts)
+    if len(chosen) < min(rules.min_clips, limit):   # long clean picks crowd a short topic: try shorter clean ones
+        alternative = clip_rules.select([c for c in candidates if c["end"] - c["start"] <= rules.min_seconds * 1.5],
+                                        limit)
+        if len(alternative) > len(chosen):
+            chosen = alternative
     if len(chosen) < min(rules.min_clips, limit):   # too few clean runs: fill in with the others
         chosen = clip_rules.select(fallback, min(rules.min_clips, limit), chosen=chosen)
     if len(chosen) < min(rules.min_clips, limit):   # long picks crowd a short episode: try shorter ones
@@ -308,7 +314,9 @@ def summary(sents: list[Sentence], top: list[str], chapter_spans: list[tuple[int
     """One paragraph: the host's framing line, then the most central sentence of each topic, in order.
 
     One topic only: its four quarters stand in for topics. Sentences that lean on what came
-    before ("But it...") are skipped; when the topics outnumber what fits, the longest win.
+    before ("But it...") are skipped. Each topic's pick fits its share of ``max_words``, so a short
+    subject is not crowded out by long sentences of the others; only when even the shortest picks
+    do not fit do the longest topics win.
     """
     if not sents:
         return ""
@@ -321,13 +329,16 @@ def summary(sents: list[Sentence], top: list[str], chapter_spans: list[tuple[int
             inside = [n for n, s in enumerate(sents) if k * total / parts <= s.start < (k + 1) * total / parts]
             if inside:
                 spans.append((inside[0], inside[-1]))
-    picks = []
-    for a, b in spans:
-        best = _central(sents[a:b + 1], top, lambda s: 6 <= s.word_count <= 35 and not s.is_question
-                        and not titles.leans_on_context(s.text) and not SCAFFOLD.search(s.text))
-        if best and best[0] not in chosen:
-            picks.append((sents[b].end - sents[a].start, best[0]))
     budget = max_words - sum(s.word_count for s in chosen)
+    share = max(SUMMARY_MIN_WORDS, budget // max(1, len(spans)))
+    picks = []
+    for a, b in spans:      # each topic's most central sentence that fits its share of the words
+        ranked = _central(sents[a:b + 1], top, lambda s: SUMMARY_MIN_WORDS <= s.word_count <= 35
+                          and not s.is_question and not titles.leans_on_context(s.text)
+                          and not SCAFFOLD.search(s.text))
+        fitting = [s for s in ranked if s.word_count <= share] or sorted(ranked, key=lambda s: s.word_count)[:1]
+        if fitting and fitting[0] not in chosen:
+            picks.append((sents[b].end - sents[a].start, fitting[0]))
     for _, s in sorted(picks, key=lambda p: (-p[0], p[1].start)):   # the longest topics first, if not all fit
         if s.word_count <= budget:
             chosen.append(s)
