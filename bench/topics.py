@@ -24,7 +24,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 import topic_episodes  # noqa: E402
 import topic_metrics  # noqa: E402
 
+from pipeline import transcript  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
+from pipeline.enrichment import sentences, titles  # noqa: E402
 from pipeline.stages import enrich  # noqa: E402
 
 
@@ -37,7 +39,7 @@ def random_episodes(count: int, texts: dict[str, str], seed: int = 20) -> list[t
 def measure(episodes, texts: dict[str, str], show_misses: bool = False) -> dict:
     settings = Settings()
     totals = {"truth": 0, "hits5": 0, "hits10": 0, "spurious": 0, "minutes": 0.0, "pk": [], "wd": [],
-              "clips": 0, "straddling": 0, "fixed_pk": []}
+              "clips": 0, "straddling": 0, "fixed_pk": [], "leaning": 0}
     for subjects, pace in episodes:
         doc, starts = topic_episodes.transcript(subjects, pace, texts)
         truth = starts[1:]
@@ -59,6 +61,9 @@ def measure(episodes, texts: dict[str, str], show_misses: bool = False) -> dict:
         totals["wd"].append(wd)
         totals["clips"] += len(clips)
         totals["straddling"] += len(straddling)
+        sents = sentences.build(transcript.all_words(doc))
+        totals["leaning"] += sum(titles.leans_on_context(next(s.text for s in sents if s.start >= c["start"] - 1e-6))
+                                 for c in clips)
         if show_misses and (hits5 < len(truth) or extra or straddling):
             print(f"  {subjects} @{pace}: truth {truth} found {found} straddling "
                   f"{[(c['start'], c['end']) for c in straddling]}")
@@ -73,7 +78,8 @@ def report(name: str, t: dict) -> None:
           f"({t['spurious'] / t['minutes'] * 10:.2f} per 10 min)")
     print(f"  Pk {mean(t['pk']):.3f} / WindowDiff {mean(t['wd']):.3f} (fixed-length chapters: Pk "
           f"{mean(t['fixed_pk']):.3f}); clips straddling a true change {t['straddling']}/{t['clips']} = "
-          f"{t['straddling'] / max(1, t['clips']):.1%}")
+          f"{t['straddling'] / max(1, t['clips']):.1%}; clips opening on a word that leans on what came before "
+          f"{t['leaning']}")
 
 
 def main() -> None:

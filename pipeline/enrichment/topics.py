@@ -1,22 +1,26 @@
 """Where the subject changes: a lexical segmentation of the transcript's sentences, offline, no model.
 
 A topic uses its own words again and again, so the topics are the split of the sentences that
-makes each part's words most predictable from that part alone, minus a price for every extra
-part (Utiyama & Isahara 2001: each part's words under a Laplace-smoothed word distribution of
-that part, each change of subject costing ``PENALTY`` times the log of the episode's word count,
-the minimum description length price of naming where it is). Dynamic programming finds the best
-split exactly, never a topic shorter than ``MIN_TOPIC_SECONDS``; the count follows the talk,
-not the clock: four subjects in three minutes give four topics, one subject for an hour gives one.
-A sentence opening with a spoken transition ("now let's turn to...", "moving on", "our next
-guest") is a cheaper place for a change (``CUE_DISCOUNT``).
+describes their content words most briefly: each topic's words under a word distribution learnt
+from that topic alone (Dirichlet-multinomial with ``PRIOR`` pseudo-counts; learning a
+distribution costs words, so splitting one steady subject does not pay; Eisenstein & Barzilay
+2008), each change of subject priced at ``PENALTY`` times the log of the episode's word count
+(what naming its place costs, Utiyama & Isahara 2001). Dynamic programming finds the split,
+never a topic shorter than ``MIN_TOPIC_SECONDS``, dropping starts that fall ``PRUNE_NATS``
+behind (PELT-style pruning: near-linear for many topics). The count follows the talk, not the
+clock: four subjects in three minutes give four topics, one subject for an hour gives one. A
+sentence opening with a spoken transition ("now let's turn to...", "moving on", "our next
+guest") is a cheaper place for a change (``CUE_DISCOUNT``): a handover naming no subject has no
+words to place it by.
 
-Clips are held to a stricter line than chapters: ``fences`` are the changes found at a lower
-price (``FENCE_PENALTY``), where the subject more likely than not changes; no clip crosses one.
-``chapter_seconds`` is only a preference: a topic more than twice that long is split at its
-clearest sub-topic shift, if it has one. That shift is measured by TextTiling over *lexical
-chains* (LCseg: a content word said again within ``CHAIN_HIATUS_SECONDS`` links everything in
-between; ``WINDOW_SECONDS`` of talk either side of each gap, smoothed, each valley scored by its
-depth below the peaks around it, Hearst 1997): ``MIN_SUBTOPIC_DEPTH``, ``SUBTOPIC_DIP``.
+Clips are held to a stricter line than chapters (``find``'s fences): the changes found at a
+lower price (``FENCE_PENALTY``), and the units next to each that would start the new topic
+almost as well (``PLACE_UNITS``, ``PLACE_MARGIN``), so a change placed a sentence late leaves no
+clip across the real one. ``chapter_seconds`` is only a preference: a topic more than twice that
+long is split at its clearest sub-topic shift, if it has one, measured by TextTiling over
+*lexical chains* (LCseg: a content word said again within ``CHAIN_HIATUS_SECONDS`` links
+everything in between; ``WINDOW_SECONDS`` of talk either side of each gap, smoothed, each valley
+scored by its depth below the peaks around it, Hearst 1997): ``MIN_SUBTOPIC_DEPTH``, ``SUBTOPIC_DIP``.
 
 The constants are tuned on tests/topic_episodes.py's tuning texts only (bench/topics.py); its
 held-out texts measure them.
@@ -34,9 +38,9 @@ import numpy as np
 from pipeline.enrichment import keywords, sentences
 from pipeline.enrichment.sentences import Sentence
 
-PRIOR = 0.5                # pseudo-count per distinct word of a topic's word distribution
+PRIOR_WORDS = 80        # pseudo-counts of a topic's word distribution, spread over the episode's distinct words
 PENALTY = 1.0              # a change of subject costs this times log(words in the episode), besides its words
-FENCE_PENALTY = 0.75       # ... and half that marks a change no clip may cross
+FENCE_PENALTY = 0.75       # ... and this lower price marks a change no clip may cross
 MIN_TOPIC_SECONDS = 25.0   # no topic shorter than this
 PLACE_UNITS = 2            # a clip also keeps clear of the units this close to a change...
 PLACE_MARGIN = 2.0         # ...that would start the new topic almost as well (nats of description length)
@@ -51,7 +55,7 @@ TRANSITION_CUE = re.compile(
 WINDOW_SECONDS = 16.0      # words compared on each side of a gap (for the sub-topic split)
 MIN_SUBTOPIC_DEPTH = 0.14  # enough to split a topic much longer than enrich.chapter_seconds
 SUBTOPIC_DIP = 0.5         # ... and dips below half the topic's usual similarity (noise does not)
-PRUNE_NATS = 30.0          # a topic start this far behind the best split so far is dropped from the search
+PRUNE_NATS = 10.0          # a topic start this far behind the best split so far is dropped from the search
 CLAUSE_SECONDS = 14.0       # a sentence this long is also cut at its commas for topic finding
 SMOOTHING = (0.25, 0.5, 0.25)
 # Units of time and quantity: said in every subject, they would tie unrelated subjects together.
@@ -191,10 +195,10 @@ class _Lengths:
         self.counts = np.cumsum(counts, axis=0)
         self.words = np.cumsum([0, *(len(keys) for keys in said)])
         most = int(self.words[-1]) + 1
-        prior = PRIOR * max(1, len(distinct))
+        alpha = PRIOR_WORDS / max(1, len(distinct))     # the same prior weight however many words the episode has
         # log Γ(k + α) - log Γ(α) for a word said k times, log Γ(m + Vα) - log Γ(Vα) for m words
-        self.word_table = np.array([math.lgamma(k + PRIOR) - math.lgamma(PRIOR) for k in range(most)])
-        self.run_table = np.array([math.lgamma(m + prior) - math.lgamma(prior) for m in range(most)])
+        self.word_table = np.array([math.lgamma(k + alpha) - math.lgamma(alpha) for k in range(most)])
+        self.run_table = np.array([math.lgamma(m + PRIOR_WORDS) - math.lgamma(PRIOR_WORDS) for m in range(most)])
 
     def ending_at(self, b: int, firsts: np.ndarray) -> np.ndarray:
         """The lengths of runs a..b-1 for every a in ``firsts``."""
@@ -206,46 +210,43 @@ class _Lengths:
         return float(self.ending_at(b, np.array([a]))[0]) if a < b else 0.0
 
 
-def segment(units: list[Sentence], penalty: float, lengths: _Lengths | None = None,
-            candidates: list[int] | None = None) -> list[int]:
+def segment(units: list[Sentence], penalty: float, lengths: _Lengths | None = None) -> list[int]:
     """Indexes of the units that start a new topic: the split with the shortest description.
 
     Each change costs ``penalty * log(words)`` (less at a spoken transition), each topic the
     description length of its words (``_Lengths``); dynamic programming, no topic shorter than
-    ``MIN_TOPIC_SECONDS``. Topics may start at ``candidates`` (unit indexes; all by default).
-    O(candidates² x repeated words), vectorised.
+    ``MIN_TOPIC_SECONDS``. At worst O(units² x repeated words), vectorised; pruning makes it
+    near-linear when there are many topics.
     """
     lengths = lengths or _Lengths([_key_list(u.text) for u in units])
     n = len(units)
     price = penalty * math.log(max(2.0, float(lengths.words[-1])))
-    points = [0, *sorted({c for c in (range(1, n) if candidates is None else candidates) if 0 < c < n}), n]
-    where = np.array(points)
-    prices = np.array([0.0, *(price * (CUE_DISCOUNT if TRANSITION_CUE.match(units[p].text) else 1.0)
-                              for p in points[1:-1]), 0.0])
-    starts = [units[p].start for p in points[:-1]]
-    best = np.full(len(points), math.inf)
+    prices = np.array([0.0, *(price * (CUE_DISCOUNT if TRANSITION_CUE.match(u.text) else 1.0) for u in units[1:])])
+    starts = [u.start for u in units]
+    best = np.full(n + 1, math.inf)      # best[b]: the shortest description of units 0..b-1
     best[0] = 0.0
-    back = np.zeros(len(points), dtype=int)
-    alive = np.zeros(len(points), dtype=bool)    # starts still worth trying (PELT-style pruning)
+    back = np.zeros(n + 1, dtype=int)
+    alive = np.zeros(n + 1, dtype=bool)    # topic starts still worth trying (PELT-style pruning)
     alive[0] = True
-    for k in range(1, len(points)):
-        b = points[k]
-        last = bisect.bisect_right(starts, units[b - 1].end - MIN_TOPIC_SECONDS) - 1   # a part's first point <= this
+    for b in range(1, n + 1):
+        last = bisect.bisect_right(starts, units[b - 1].end - MIN_TOPIC_SECONDS) - 1   # a topic's first unit <= this
         if b == n:
-            last = max(last, 0)             # the whole episode is one part, however short
+            last = max(last, 0)             # the whole episode is one topic, however short
         if last < 0:
             continue
         firsts = np.flatnonzero(alive[:last + 1])
-        cost = best[firsts] + prices[firsts] + lengths.ending_at(b, where[firsts])
+        if not firsts.size:
+            firsts = np.arange(last + 1)
+        cost = best[firsts] + prices[firsts] + lengths.ending_at(b, firsts)
         a = int(np.argmin(cost))
-        best[k], back[k] = cost[a], firsts[a]
-        alive[firsts[cost > best[k] + PRUNE_NATS]] = False   # that far behind, a start does not catch up
-        alive[k] = True
-    result, k = [], len(points) - 1
-    while k > 0:
-        k = int(back[k])
-        if k:
-            result.append(points[k])
+        best[b], back[b] = cost[a], firsts[a]
+        alive[firsts[cost > best[b] + PRUNE_NATS]] = False   # that far behind, a start does not catch up
+        alive[b] = True
+    result, b = [], n
+    while b > 0:
+        b = int(back[b])
+        if b:
+            result.append(b)
     return sorted(result)
 
 
