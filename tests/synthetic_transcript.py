@@ -29,14 +29,36 @@ WORD_GAP = 0.04
 SENTENCE_GAP = 0.45
 
 
+# One subject, two sub-topics: every sentence names two of the subject's words and one of its sub-topic's.
+SUBTOPICS = {"sourdough": ["starter", "ferment", "culture", "jar", "bubbles", "feeding"],
+             "baking": ["oven", "steam", "crust", "stone", "bake", "tray"]}
+SUBJECT = ["sourdough", "flour", "dough", "loaf", "bread", "baker"]
+
+
 def transcript(topics: list[str], seconds_per_topic: float, seed: int = 7) -> dict:
     """Topics in order, each ~``seconds_per_topic`` long; sentence starts land on 0.01 s steps."""
+    return _timed([(TOPICS[topic], seconds_per_topic) for topic in topics], random.Random(seed))[0]
+
+
+def subtopics(seconds: list[float], seed: int = 3) -> tuple[dict, list[float]]:
+    """One subject (bread) in turns of its two sub-topics (``SUBTOPICS``), ``seconds`` each: the same
+    main words throughout, only one word in three tells the sub-topic. Also when each turn starts."""
     rng = random.Random(seed)
-    t, segments = 0.0, []
-    for topic in topics:
-        vocab, end_of_topic = TOPICS[topic], t + seconds_per_topic
+    turns = list(SUBTOPICS.values())
+    return _timed([(turns[n % 2], span) for n, span in enumerate(seconds)], rng, shared=SUBJECT)
+
+
+def _timed(parts: list[tuple[list[str], float]], rng: random.Random, shared: list[str] | None = None
+           ) -> tuple[dict, list[float]]:
+    t, segments, starts = 0.0, [], []
+    for vocab, seconds in parts:
+        starts.append(round(t, 2))
+        end_of_topic = t + seconds
         while t < end_of_topic:
-            a, b, c = rng.sample(vocab, 3)
+            if shared:
+                (a, c), b = rng.sample(shared, 2), rng.choice(vocab)
+            else:
+                a, b, c = rng.sample(vocab, 3)
             text = rng.choice(TEMPLATES).format(a=a, b=b, c=c, n=rng.randint(2, 90), m=rng.randint(2, 9))
             words = []
             for token in text.split():
@@ -46,7 +68,8 @@ def transcript(topics: list[str], seconds_per_topic: float, seed: int = 7) -> di
             segments.append({"start": words[0]["start"], "end": words[-1]["end"], "text": " " + text,
                              "words": words})
             t += SENTENCE_GAP
-    return {"language": "en", "duration": round(t, 2), "engine": "synthetic", "model": "none", "segments": segments}
+    return ({"language": "en", "duration": round(t, 2), "engine": "synthetic", "model": "none",
+             "segments": segments}, starts)
 
 
 def topic_starts(doc: dict, topics: list[str]) -> list[float]:

@@ -6,6 +6,7 @@ espeak-ng (four voices and paces) through the bundled model, for the end-to-end 
 """
 
 import json
+import random
 import re
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import topic_metrics
 
 from pipeline import transcript
 from pipeline.config import Settings
-from pipeline.enrichment import keywords, sentences, titles
+from pipeline.enrichment import keywords, sentences, titles, topics
 from pipeline.stages import enrich
 
 DATA = Path(__file__).parent / "data"
@@ -95,7 +96,7 @@ def test_clips_stay_on_one_topic_and_stand_on_their_own(measured):
         check_standalone(doc, enrichment, clips)
         clips_total += len(clips)
     print(f"\n{straddling} of {clips_total} clips straddle a true change of subject")
-    assert clips_total >= 45 and straddling <= clips_total * 0.06
+    assert clips_total >= 45 and straddling == 0
 
 
 def test_title_and_summary_name_each_subject_once_in_order(measured):
@@ -174,3 +175,97 @@ def test_a_change_of_subject_inside_a_comma_spliced_sentence_is_found():
     found = [c["start"] for c in enrichment["chapters"][1:]]
     assert topic_metrics.matched(truth[1:], found, tolerance=5.0) == (3, 0), (truth, found)
     assert crossing(clips, found) == []
+
+
+@pytest.fixture(scope="session")
+def held_out():
+    """The held-out episodes (texts never used to tune topics.py) through the enrich stage, once."""
+    result = []
+    for subjects, pace, _voice in topic_episodes.HELD_OUT_EPISODES + topic_episodes.HELD_OUT_SINGLE:
+        doc, starts = topic_episodes.transcript(subjects, pace, topic_episodes.HELD_OUT_SUBJECTS)
+        enrichment, clips = enrich.enrich_transcript(doc, Settings())
+        result.append((subjects, doc, starts[1:], enrichment, clips))
+    return result
+
+
+def test_held_out_episodes_get_their_chapters_and_no_clip_across_a_change(held_out):
+    """The honest figure: texts the constants never saw (bench/topics.py prints the same, and the tuning set's)."""
+    hits_total = truth_total = spurious = clips_total = leaning = 0
+    minutes = 0.0
+    for subjects, doc, truth, enrichment, clips in held_out:
+        found = [c["start"] for c in enrichment["chapters"][1:]]
+        hits, extra = topic_metrics.matched(truth, found, tolerance=5.0)
+        hits_total, truth_total, spurious = hits_total + hits, truth_total + len(truth), spurious + extra
+        minutes += doc["duration"] / 60
+        if len(subjects) == 1:
+            assert found == [], (subjects, found)
+        assert crossing(clips, truth) == [], (subjects, truth, found)     # not even where a change was missed
+        sents = sentences.build(transcript.all_words(doc))
+        for clip in clips:
+            inside = [s for s in sents if clip["start"] <= s.start and s.end <= clip["end"]]
+            assert inside[-1].text[-1] in ".?!", clip
+            leaning += titles.leans_on_context(inside[0].text)   # only a topic too short for clean runs has one
+        clips_total += len(clips)
+    print(f"\nheld-out: {hits_total}/{truth_total} changes within 5 s, {spurious} spurious in {minutes:.0f} min, "
+          f"{clips_total} clips, none across a change, {leaning} opening on a word that leans on what came before")
+    assert len(held_out) >= 12 and truth_total >= 30 and clips_total >= 40
+    assert leaning <= 0.03 * clips_total
+    assert hits_total / truth_total >= 0.9
+    assert spurious <= minutes / 10                              # at most one per 10 minutes
+
+
+def test_a_long_episode_of_many_short_subjects_gets_a_chapter_for_each():
+    """All 24 texts once (15 minutes, a new subject every ~37 s): a long episode must not dull the changes."""
+    texts = {**topic_episodes.SUBJECTS, **topic_episodes.HELD_OUT_SUBJECTS}
+    order = sorted(texts)
+    random.Random(1).shuffle(order)
+    doc, starts = topic_episodes.transcript(order, 160, texts)
+    found, fences = topics.find(topics.clauses(transcript.all_words(doc)))
+    hits, extra = topic_metrics.matched(starts[1:], found, tolerance=5.0)
+    assert hits >= 0.9 * (len(starts) - 1) and extra <= 2, (starts, found)
+    assert set(found) <= set(fences)                              # every chapter start is a fence too
+
+
+def test_a_sub_topic_turn_inside_one_subject_starts_a_chapter_and_a_steady_subject_does_not():
+    """Same bread words throughout, only the sub-topic's words (starter, then oven) change."""
+    for turns in ([300.0, 300.0], [200.0, 400.0, 240.0]):
+        doc, starts = synthetic_transcript.subtopics(turns)
+        enrichment, clips = enrich.enrich_transcript(doc, Settings())
+        found = [c["start"] for c in enrichment["chapters"][1:]]
+        assert topic_metrics.matched(starts[1:], found, tolerance=5.0) == (len(turns) - 1, 0), (starts, found)
+        assert crossing(clips, found) == []
+    doc, _ = synthetic_transcript.subtopics([600.0])
+    assert len(enrich.enrich_transcript(doc, Settings())[0]["chapters"]) == 1
+
+
+def test_a_hosts_spoken_transition_starts_the_new_chapter():
+    """'Now let's turn to something completely different.' names no subject: only the cue says where it goes."""
+    texts = {**topic_episodes.SUBJECTS, **topic_episodes.HELD_OUT_SUBJECTS}
+    for subjects, pace in [(["bread", "sharks", "coffee", "passwords"], 160), (["tides", "chess", "cheese"], 135)]:
+        doc, starts = topic_episodes.transcript(subjects, pace, texts, topic_episodes.TRANSITIONS)
+        enrichment, clips = enrich.enrich_transcript(doc, Settings())
+        found = [c["start"] for c in enrichment["chapters"][1:]]
+        assert topic_metrics.matched(starts[1:], found, tolerance=0.5) == (len(starts) - 1, 0), (starts, found)
+        assert crossing(clips, starts[1:]) == []
+        sents = sentences.build(transcript.all_words(doc))
+        handovers = [s for s in sents if s.text in topic_episodes.TRANSITIONS]
+        assert len(handovers) == len(subjects) - 1
+        for clip in clips:      # a handover only ever opens a clip, never ends one
+            assert not any(clip["start"] < s.start and s.end <= clip["end"] for s in handovers), clip
+
+
+def test_the_summary_names_a_short_subject_too_once_and_in_order():
+    """A 27-second subject among 45-second ones keeps its sentence in the summary, in its place."""
+    short = ". ".join(topic_episodes.SUBJECTS["bees"].split(". ")[:4]) + "."
+    texts = {**topic_episodes.SUBJECTS, "hive": short}
+    subjects = ["bread", "hive", "telescope", "pressing", "mortgage", "volcano"]
+    doc, starts = topic_episodes.transcript(subjects, 150, texts)
+    assert starts[2] - starts[1] < 30
+    enrichment, _clips = enrich.enrich_transcript(doc, Settings())
+    sents = sentences.build(transcript.all_words(doc))
+    parts = re.split(r"(?<=[.?!]) ", enrichment["summary"])
+    said = {s.text: s.start for s in sents}
+    assert all(p in said for p in parts), enrichment["summary"]
+    subject_of = [max(k for k, t in enumerate(starts) if t <= said[p] + 1e-6) for p in parts]
+    assert subject_of == list(range(len(subjects))), (parts, subject_of)
+    assert len(enrichment["summary"].split()) <= 110

@@ -111,20 +111,133 @@ EPISODES = [
 ]
 SINGLE = [(["bees"], 150, "en-us"), (["mortgage"], 125, "en"), (["electric"], 170, "en-us+f3")]
 
+# The held-out set: other texts, strung into other episodes, NEVER used to tune pipeline/enrichment/topics.py
+# (its constants are tuned on SUBJECTS/EPISODES and on random episodes of SUBJECTS, bench/topics.py). Its
+# figures are the honest ones; a change made to pass it would spoil it.
+HELD_OUT_SUBJECTS = {
+    "guitar": (
+        "Learning the guitar starts with a few open chords. G, C and D cover hundreds of songs, so practise "
+        "switching between them until the change happens in time. Press the strings just behind the fret, not on "
+        "top of it, or the note buzzes. Your fingertips will hurt for the first two weeks until calluses form. "
+        "Keep the guitar in tune every time you pick it up; a clip-on tuner costs very little. Strum with a "
+        "loose wrist and count the rhythm out loud. Ten minutes a day beats two hours on a Sunday, because your "
+        "fingers learn the shapes through repetition."),
+    "vaccines": (
+        "A vaccine teaches the immune system to recognise a germ before the real infection arrives. It carries "
+        "a harmless piece of the virus or bacterium, often a surface protein, or instructions to make one. White "
+        "blood cells meet that antigen, produce antibodies against it, and keep memory cells for years. When the "
+        "real pathogen shows up, the body responds within hours instead of days. Some vaccines need a booster "
+        "because immunity fades. A sore arm or a mild fever means the immune response is working. When enough "
+        "people are immune, the disease cannot spread, which protects babies and patients who cannot be vaccinated."),
+    "photography": (
+        "Exposure in photography comes down to three settings. The aperture is the opening of the lens: a wide "
+        "aperture lets in more light and blurs the background behind a portrait. The shutter speed decides how "
+        "long the sensor sees the scene; a fast shutter freezes a running dog, a slow one turns a waterfall into "
+        "silk. ISO amplifies the signal, but a high ISO adds grain and noise. Change one setting and you must "
+        "balance it with another. Shoot in raw format so you can recover the highlights later, and watch the "
+        "histogram rather than the screen on the back of the camera."),
+    "compost": (
+        "A compost heap turns kitchen scraps and garden waste into rich soil. Mix green material, such as "
+        "vegetable peelings and grass cuttings, with brown material, such as dry leaves, straw and cardboard. "
+        "Greens bring nitrogen, browns bring carbon, and microbes need both. Turn the heap every couple of weeks "
+        "so air reaches the middle, and keep it as damp as a wrung out sponge. A healthy heap gets warm inside "
+        "and smells earthy. Leave out meat, dairy and cooked food, which attract rats. After six months to a "
+        "year the compost is dark and crumbly, ready to spread on your vegetable beds."),
+    "sharks": (
+        "Sharks have roamed the oceans for more than four hundred million years, longer than trees have existed. "
+        "Their skeleton is cartilage rather than bone, which keeps them light and flexible. Rows of teeth move "
+        "forward like a conveyor belt, and a shark may lose thousands in its lifetime. Special pores on the snout "
+        "sense the weak electric fields of hidden prey. Many species must keep swimming so water flows over their "
+        "gills. Despite the films, attacks on people are rare, while fishing kills tens of millions of sharks "
+        "every year for their fins."),
+    "cheese": (
+        "Cheese begins when milk meets rennet, an enzyme that makes the protein clot into curds. The cheesemaker "
+        "cuts the curd, warms it and drains away the whey. Small curd pieces lose more moisture and make a hard "
+        "cheese like cheddar or parmesan; large soft pieces make brie. Salt slows the bacteria and draws out "
+        "more whey. Then the wheels age in a cool cave, turned and brushed, for weeks or years. Blue cheese is "
+        "pierced with needles so the mould can breathe, and washed rind cheeses are rubbed with brine, which "
+        "gives them their strong smell."),
+    "bicycle": (
+        "Keeping a bicycle running needs only a few habits. Check the tyre pressure every week; the number is "
+        "printed on the side of the tyre. Clean the chain, then add a drop of oil to each link and wipe off the "
+        "excess, because dirt sticks to oil. Worn brake pads squeal and stop late, so replace them before the "
+        "metal shows. If the gears skip, turn the barrel adjuster on the derailleur a quarter turn at a time. "
+        "Carry a spare inner tube, tyre levers and a small pump, and a flat tyre costs you ten minutes by the "
+        "roadside instead of a long walk home."),
+    "pyramids": (
+        "The great pyramid of Giza was built for the pharaoh Khufu about four and a half thousand years ago. It "
+        "holds over two million limestone blocks, some weighing as much as a lorry. The workers were not slaves "
+        "but paid labourers who lived in a town nearby and ate bread, beer and beef. They probably dragged the "
+        "blocks on wooden sledges, wetting the sand in front so the sledges slid more easily. Ramps rose with "
+        "the pyramid as it grew. The sides once shone with polished white casing stones, most of which were "
+        "later taken to build Cairo."),
+    "knitting": (
+        "Knitting needs just two needles and a ball of yarn. You cast on a row of loops, then build fabric with "
+        "two stitches: the knit stitch and the purl stitch. Knit every row and you get garter stitch, bumpy on "
+        "both sides; alternate knit and purl rows for smooth stockinette. A gauge swatch tells you how many "
+        "stitches make ten centimetres, so the sweater fits. Wool is warm and forgiving for beginners, while "
+        "slippery cotton shows every uneven stitch. If you drop a stitch, a crochet hook can pick it back up "
+        "the ladder it left."),
+    "passwords": (
+        "A strong password is long rather than clever. Four random words strung together beat a short jumble "
+        "of symbols, because attackers guess billions of combinations a second. Never reuse a password: when "
+        "one website is breached, criminals try the same email and password everywhere else. A password manager "
+        "remembers a unique password for every account and fills it in for you. Turn on two factor "
+        "authentication, so a stolen password alone cannot open the account. An authenticator app is safer than "
+        "a text message, which can be intercepted by swapping your SIM card."),
+    "tides": (
+        "Tides rise and fall because the Moon's gravity pulls on the oceans. The water bulges toward the Moon "
+        "and, on the far side of the Earth, away from it, so most coasts get two high tides a day, about twelve "
+        "hours and twenty five minutes apart. When the Sun and the Moon line up at new and full moon, their pulls "
+        "add up and give spring tides with the biggest range. At half moon they partly cancel into neap tides. "
+        "The shape of the coastline matters too: the Bay of Fundy funnels the water into a range of sixteen "
+        "metres, while the Mediterranean barely moves."),
+    "tea": (
+        "Green and black tea come from the same plant, Camellia sinensis; what differs is the processing. For "
+        "green tea the leaves are heated soon after picking to stop oxidation, so they stay green and grassy. "
+        "Black tea leaves are rolled and left to oxidise until they turn dark and malty. Oolong sits in between. "
+        "Brew green tea with water around eighty degrees for two minutes, or it turns bitter; black tea takes "
+        "boiling water and four minutes. Loose leaves need room to unfurl, so a roomy infuser gives a better cup "
+        "than a cramped bag."),
+}
+# 3-6 subjects each, paces from slow to brisk (the voices say who would read them, as in EPISODES).
+HELD_OUT_EPISODES = [
+    (["guitar", "sharks", "compost", "passwords"], 150, "en-us"),
+    (["tea", "pyramids", "bicycle"], 125, "en-gb"),
+    (["vaccines", "knitting", "tides", "cheese", "guitar"], 170, "en-us+f3"),
+    (["photography", "compost", "sharks", "tea", "passwords", "pyramids"], 180, "en+m3"),
+    (["bicycle", "cheese", "vaccines", "tides"], 135, "en"),
+    (["knitting", "photography", "guitar"], 160, "en-us+m2"),
+    (["tides", "passwords", "bicycle", "sharks", "knitting"], 145, "en+f2"),
+    (["cheese", "tea", "photography", "vaccines"], 190, "en-us"),
+    (["pyramids", "guitar", "compost", "cheese", "bicycle", "tides"], 155, "en-gb+f4"),
+    (["sharks", "vaccines", "knitting"], 115, "en-us+f3"),
+]
+HELD_OUT_SINGLE = [(["tides"], 140, "en-us"), (["compost"], 175, "en")]
+
 # The real-speech episode: one voice and pace per subject (tests/data/topics.opus, tests/data/topics.json).
 SPOKEN = [("bread", 165, "en-us"), ("telescope", 145, "en-gb"), ("pressing", 175, "en-us+f3"),
           ("mortgage", 150, "en+m3")]
 
+# What a host says between subjects, naming neither (only the words of the handover tell where it is).
+TRANSITIONS = ["Now let's turn to something completely different.", "Okay, moving on.",
+               "Right, let's switch to another topic.", "Our next subject is one of my favourites."]
+
 SENTENCE_BREATH = 0.35   # seconds of silence after a sentence, as espeak-ng leaves
 
 
-def transcript(subjects: list[str], words_per_minute: float) -> tuple[dict, list[float]]:
-    """A transcript of the subjects read in order at ``words_per_minute``, and when each subject starts."""
+def transcript(subjects: list[str], words_per_minute: float, texts: dict[str, str] | None = None,
+               transitions: list[str] | None = None) -> tuple[dict, list[float]]:
+    """A transcript of the subjects (keys of ``texts``, ``SUBJECTS`` by default) read in order at
+    ``words_per_minute``, and when each subject starts; ``transitions``: a host's line said before
+    each subject after the first (in turn), where that subject then starts."""
+    texts = SUBJECTS if texts is None else texts
     mean_letters = 4.7
     t, segments, starts = 0.0, [], []
-    for subject in subjects:
+    for n, subject in enumerate(subjects):
         starts.append(round(t, 2))
-        for sentence in _sentences(SUBJECTS[subject]):
+        handover = [transitions[(n - 1) % len(transitions)]] if transitions and n else []
+        for sentence in handover + _sentences(texts[subject]):
             words = []
             for token in sentence.split():
                 length = 60.0 / words_per_minute * (0.45 + 0.55 * len(token.strip(".,;:?!")) / mean_letters)

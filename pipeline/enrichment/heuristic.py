@@ -41,6 +41,7 @@ NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hun
 TENS = re.compile(r"\b(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)\b", re.IGNORECASE)
 SWEET_SPOT = (20.0, 40.0)
 LIVELY_RATE = 2.8   # words per second
+SUMMARY_MIN_WORDS = 6   # a summary sentence says at least this much
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class Scorer:
 
 def clips(sents: list[Sentence], top: list[str], rules: ClipRules, levels: list[float] | None = None,
           limit: int | None = None, chapter_starts: list[float] | None = None,
-          around: list[dict] | None = None) -> list[dict]:
+          around: list[dict] | None = None, fences: list[float] | None = None) -> list[dict]:
     """The best-scoring runs of sentences, overlapping each other by at most 20%.
 
     A run never crosses a chapter start (``chapter_starts``: where the topic changes), opens
@@ -173,16 +174,18 @@ def clips(sents: list[Sentence], top: list[str], rules: ClipRules, levels: list[
     complete sentence; only when that leaves fewer than ``rules.min_clips`` do runs with a
     leaning opening or an unfinished end fill the gap, still inside one topic. No chapter gets
     more than its share of the clips, so suggestions spread over the topics. With ``around``
-    (clips already chosen, say by an LLM), only runs that stay clear of those count.
+    (clips already chosen, say by an LLM), only runs that stay clear of those count. ``fences``
+    (``topics.fences``: likelier changes than chapters need) are crossed by no run either.
     """
     scorer = Scorer(sents, sentence_features(sents, top, levels), rules, top)
     starts = sorted(chapter_starts or [0.0])
+    walls = sorted({*starts, *(fences or [])})
     punctuated = any(s.text[-1:] in ".?!" for s in sents)
     candidates, fallback = [], []
     for i in range(len(sents)):
         opens = not titles.leans_on_context(sents[i].text)
-        k = bisect.bisect_right(starts, sents[i].start + 1e-6)
-        next_topic = starts[k] if k < len(starts) else math.inf
+        k = bisect.bisect_right(walls, sents[i].start + 1e-6)
+        next_topic = walls[k] if k < len(walls) else math.inf
         for j in range(i, len(sents)):
             duration = sents[j].end - sents[i].start
             if duration > rules.max_seconds or sents[j].end > next_topic + 1e-6:
@@ -198,6 +201,11 @@ def clips(sents: list[Sentence], top: list[str], rules: ClipRules, levels: list[
         fallback = [c for c in fallback if clip_rules.clear_of(c, around)]
     limit = limit or rules.max_clips
     chosen = _spread(candidates, limit, starts)
+    if len(chosen) < min(rules.min_clips, limit):   # long clean picks crowd a short topic: try shorter clean ones
+        alternative = clip_rules.select([c for c in candidates if c["end"] - c["start"] <= rules.min_seconds * 1.5],
+                                        limit)
+        if len(alternative) > len(chosen):
+            chosen = alternative
     if len(chosen) < min(rules.min_clips, limit):   # too few clean runs: fill in with the others
         chosen = clip_rules.select(fallback, min(rules.min_clips, limit), chosen=chosen)
     if len(chosen) < min(rules.min_clips, limit):   # long picks crowd a short episode: try shorter ones
@@ -306,7 +314,9 @@ def summary(sents: list[Sentence], top: list[str], chapter_spans: list[tuple[int
     """One paragraph: the host's framing line, then the most central sentence of each topic, in order.
 
     One topic only: its four quarters stand in for topics. Sentences that lean on what came
-    before ("But it...") are skipped; when the topics outnumber what fits, the longest win.
+    before ("But it...") are skipped. Each topic's pick fits its share of ``max_words``, so a short
+    subject is not crowded out by long sentences of the others; only when even the shortest picks
+    do not fit do the longest topics win.
     """
     if not sents:
         return ""
@@ -319,13 +329,16 @@ def summary(sents: list[Sentence], top: list[str], chapter_spans: list[tuple[int
             inside = [n for n, s in enumerate(sents) if k * total / parts <= s.start < (k + 1) * total / parts]
             if inside:
                 spans.append((inside[0], inside[-1]))
-    picks = []
-    for a, b in spans:
-        best = _central(sents[a:b + 1], top, lambda s: 6 <= s.word_count <= 35 and not s.is_question
-                        and not titles.leans_on_context(s.text) and not SCAFFOLD.search(s.text))
-        if best and best[0] not in chosen:
-            picks.append((sents[b].end - sents[a].start, best[0]))
     budget = max_words - sum(s.word_count for s in chosen)
+    share = max(SUMMARY_MIN_WORDS, budget // max(1, len(spans)))
+    picks = []
+    for a, b in spans:      # each topic's most central sentence that fits its share of the words
+        ranked = _central(sents[a:b + 1], top, lambda s: SUMMARY_MIN_WORDS <= s.word_count <= 35
+                          and not s.is_question and not titles.leans_on_context(s.text)
+                          and not SCAFFOLD.search(s.text))
+        fitting = [s for s in ranked if s.word_count <= share] or sorted(ranked, key=lambda s: s.word_count)[:1]
+        if fitting and fitting[0] not in chosen:
+            picks.append((sents[b].end - sents[a].start, fitting[0]))
     for _, s in sorted(picks, key=lambda p: (-p[0], p[1].start)):   # the longest topics first, if not all fit
         if s.word_count <= budget:
             chosen.append(s)
@@ -346,11 +359,12 @@ def _central(sents: list[Sentence], top: list[str], keep) -> list[Sentence]:
 
 
 def enrich(sents: list[Sentence], rules: ClipRules, keyword_count: int = 10, chapter_seconds: float = 300.0,
-           levels: list[float] | None = None, topic_starts: list[float] | None = None) -> tuple[dict, list[dict]]:
+           levels: list[float] | None = None, topic_starts: list[float] | None = None,
+           fences: list[float] | None = None) -> tuple[dict, list[dict]]:
     """Enrichment (title, summary, chapters, keywords, hashtags) and clip suggestions.
 
     ``topic_starts``: where the topics change (``topics.boundaries`` of the transcript's clauses);
-    found from ``sents`` when not given.
+    found from ``sents`` when not given. ``fences``: where clips must not cross (``topics.fences``).
     """
     top = keywords.extract([s.text for s in sents], limit=keyword_count)
     starts = topics.boundaries(sents, chapter_seconds) if topic_starts is None else topic_starts
@@ -365,7 +379,7 @@ def enrich(sents: list[Sentence], rules: ClipRules, keyword_count: int = 10, cha
         "keywords": top,
         "hashtags": [keywords.hashtag(k) for k in top[:5]],
     }
-    return enrichment, clips(sents, top, rules, levels, chapter_starts=[c["start"] for c in parts])
+    return enrichment, clips(sents, top, rules, levels, chapter_starts=[c["start"] for c in parts], fences=fences)
 
 
 def _clamp(value: float) -> float:

@@ -1,50 +1,98 @@
-"""Where the subject changes: TextTiling over the transcript's sentences, offline, no model.
+"""Where the subject changes: a lexical segmentation of the transcript's sentences, offline, no model.
 
-Each gap between two sentences gets the similarity of the ``WINDOW_SECONDS`` of talk before
-it and after it. Plain TF-IDF word overlap barely works on speech (a speaker rarely repeats a
-word within 20 s, so two halves of one subject look as unrelated as two subjects), so each
-side is the set of *lexical chains* running through it (LCseg): a content word said again
-within ``CHAIN_HIATUS_SECONDS`` links everything in between. The series is smoothed, and each
-valley gets a *depth* (how far it dips below the nearest peaks on both sides, Hearst 1997). A
-new topic starts at a valley deep enough to be a change of subject (``MIN_DEPTH``), never
-closer than ``MIN_TOPIC_SECONDS`` to another: the count follows the talk, not the clock, so
-four subjects in three minutes give four topics and one subject for an hour gives one.
-``chapter_seconds`` is only a preference: a topic more than twice that long is split at its
-clearest sub-topic shift, if it has one (``MIN_SUBTOPIC_DEPTH``, ``SUBTOPIC_DIP``).
+A topic uses its own words again and again, so the topics are the split of the sentences that
+describes their content words most briefly: each topic's words under a word distribution learnt
+from that topic alone (Dirichlet-multinomial with ``PRIOR`` pseudo-counts; learning a
+distribution costs words, so splitting one steady subject does not pay; Eisenstein & Barzilay
+2008), each change of subject priced at ``PENALTY`` times the log of the episode's word count
+(what naming its place costs, Utiyama & Isahara 2001). Dynamic programming finds the split,
+never a topic shorter than ``MIN_TOPIC_SECONDS``, dropping starts that fall ``PRUNE_NATS``
+behind (PELT-style pruning: near-linear for many topics). The count follows the talk, not the
+clock: four subjects in three minutes give four topics, one subject for an hour gives one. A
+sentence opening with a spoken transition ("now let's turn to...", "moving on", "our next
+guest") is a cheaper place for a change (``CUE_DISCOUNT``): a handover naming no subject has no
+words to place it by.
+
+Clips are held to a stricter line than chapters (``find``'s fences): the changes found at a
+lower price (``FENCE_PENALTY``), and the units next to each that would start the new topic
+almost as well (``PLACE_UNITS``, ``PLACE_MARGIN``), so a change placed a sentence late leaves no
+clip across the real one. ``chapter_seconds`` is only a preference: a topic more than twice that
+long is split at its clearest sub-topic shift, if it has one, measured by TextTiling over
+*lexical chains* (LCseg: a content word said again within ``CHAIN_HIATUS_SECONDS`` links
+everything in between; ``WINDOW_SECONDS`` of talk either side of each gap, smoothed, each valley
+scored by its depth below the peaks around it, Hearst 1997): ``MIN_SUBTOPIC_DEPTH``, ``SUBTOPIC_DIP``.
+
+The constants are tuned on tests/topic_episodes.py's tuning texts only (bench/topics.py); its
+held-out texts measure them.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+import re
 import statistics
+
+import numpy as np
 
 from pipeline.enrichment import keywords, sentences
 from pipeline.enrichment.sentences import Sentence
 
-WINDOW_SECONDS = 16.0      # words compared on each side of a gap (a subject lasts 30 s or more)
-MIN_TOPIC_SECONDS = 20.0   # no topic shorter than this
-MIN_DEPTH = 0.35           # a valley this deep is a change of subject (calibrated on tests/topic_episodes.py)
+PRIOR_WORDS = 80        # pseudo-counts of a topic's word distribution, spread over the episode's distinct words
+PENALTY = 1.0              # a change of subject costs this times log(words in the episode), besides its words
+FENCE_PENALTY = 0.75       # ... and this lower price marks a change no clip may cross
+MIN_TOPIC_SECONDS = 25.0   # no topic shorter than this
+PLACE_UNITS = 2            # a clip also keeps clear of the units this close to a change...
+PLACE_MARGIN = 2.0         # ...that would start the new topic almost as well (nats of description length)
+CUE_DISCOUNT = 0.5         # a change where a spoken transition opens a sentence costs this much of the price
+# A sentence opening on one of these hands over to a new subject ("So, now let's turn to...").
+TRANSITION_CUE = re.compile(
+    r"^(?:(?:so|okay|ok|alright|all right|right|well|now|and|next)\W+)*"
+    r"(?:let's (?:turn|move|switch|get|go|talk|head)\b|moving on\b|turning (?:now )?to\b|on to\b|onto\b|"
+    r"next up\b|our next (?:guest|topic|subject|story|question)\b|switching gears\b|(?:a )?change of subject\b|"
+    r"(?:on )?(?:a|to) (?:different|new|another) (?:topic|subject)\b|another (?:topic|subject)\b)",
+    re.IGNORECASE)
+WINDOW_SECONDS = 16.0      # words compared on each side of a gap (for the sub-topic split)
 MIN_SUBTOPIC_DEPTH = 0.14  # enough to split a topic much longer than enrich.chapter_seconds
 SUBTOPIC_DIP = 0.5         # ... and dips below half the topic's usual similarity (noise does not)
+PRUNE_NATS = 10.0          # a topic start this far behind the best split so far is dropped from the search
 CLAUSE_SECONDS = 14.0       # a sentence this long is also cut at its commas for topic finding
 SMOOTHING = (0.25, 0.5, 0.25)
-# Units of time and quantity: said in every subject, they would chain unrelated subjects together.
+# Units of time and quantity: said in every subject, they would tie unrelated subjects together.
 TOPIC_NEUTRAL = frozenset("""second minute hour day week month year decade morning evening night half
 quarter dozen hundred thousand million billion percent set""".split())
 CHAIN_HIATUS_SECONDS = 40.0   # a word said again after a longer silence starts a new chain
-PLACE_UNITS = 1               # a change may move this many units from its valley...
-PLACE_SECONDS = 60.0          # ...to side with the words of this much talk before and after
-CHAIN_KEY_LETTERS = 6         # words sharing their first six letters chain together (ferment, fermentation)
+CHAIN_KEY_LETTERS = 6         # words sharing their first six letters count as one (ferment, fermentation)
 
 
-def boundaries(units: list[Sentence], chapter_seconds: float = 300.0) -> list[float]:
-    """When each topic after the first starts, in seconds: the start of one of ``units``.
+def find(units: list[Sentence], chapter_seconds: float = 300.0) -> tuple[list[float], list[float]]:
+    """(chapter starts, fences) in seconds, each the start of one of ``units``: where each topic after
+    the first starts, and where a clip must not run across (``fences``).
 
     ``units`` are sentences, better cut also at commas once long (``clauses``): a speech model
     sometimes runs two subjects into one long comma-spliced sentence.
     """
-    return [units[g].start for g in _boundary_indexes(units, chapter_seconds)]
+    if len(units) < 4:
+        return [], []
+    said = [_key_list(u.text) for u in units]
+    lengths = _Lengths(said)
+    sims = similarities(units, [set(keys) for keys in said])
+    chapters = _split_long(units, segment(units, PENALTY, lengths), chapter_seconds, sims)
+    changes = segment(units, FENCE_PENALTY, lengths)
+    walls = {*changes, *_near_alternatives(changes, len(units), lengths)}
+    return [units[g].start for g in chapters], [units[g].start for g in sorted(walls)]
+
+
+def boundaries(units: list[Sentence], chapter_seconds: float = 300.0) -> list[float]:
+    """When each topic after the first starts (``find``'s chapter starts)."""
+    return find(units, chapter_seconds)[0]
+
+
+def fences(units: list[Sentence]) -> list[float]:
+    """Where a clip must not run across: the changes found at ``FENCE_PENALTY``, a lower price than
+    chapters pay (a clip can be stricter than a chapter), and the units next to each that would
+    start the new topic almost as well (``PLACE_UNITS``, ``PLACE_MARGIN``)."""
+    return find(units)[1]
 
 
 def clauses(words: list[dict]) -> list[Sentence]:
@@ -90,27 +138,21 @@ def spans(sents: list[Sentence], starts: list[float]) -> list[tuple[float, int, 
     return result
 
 
-def _boundary_indexes(sents: list[Sentence], chapter_seconds: float) -> list[int]:
-    if len(sents) < 4:
-        return []
-    sims = similarities(sents)
+def _split_long(sents: list[Sentence], chosen: list[int], chapter_seconds: float, sims: dict[int, float]
+                ) -> list[int]:
+    """``chosen`` changes, plus a split of every topic over twice ``chapter_seconds`` at its clearest
+    sub-topic shift (a valley of the chains ``MIN_SUBTOPIC_DEPTH`` deep that dips below
+    ``SUBTOPIC_DIP`` of the topic's usual similarity), if it has one."""
+    chosen = list(chosen)
+    total = sents[-1].end
     smooth = _smooth(sims)
     depth = depths(smooth)
-    chosen: list[int] = []
-    total = sents[-1].end
 
     def fits(g: int) -> bool:
         t = sents[g].start
         return (t >= MIN_TOPIC_SECONDS and total - t >= MIN_TOPIC_SECONDS
                 and all(abs(t - sents[c].start) >= MIN_TOPIC_SECONDS for c in chosen))
 
-    keys = [_keys(s.text) for s in sents]
-    for g in sorted(depth, key=lambda g: (-depth[g], g)):
-        if depth[g] < MIN_DEPTH:
-            break
-        g = _place(sents, keys, _sharpest(sims, g))
-        if fits(g):
-            chosen.append(g)
     while True:   # the preference: split a topic over twice chapter_seconds at its clearest shift
         edges = [0, *sorted(chosen), len(sents)]
         split = None
@@ -128,7 +170,101 @@ def _boundary_indexes(sents: list[Sentence], chapter_seconds: float) -> list[int
         chosen.append(split)
 
 
-def similarities(sents: list[Sentence]) -> dict[int, float]:
+class _Lengths:
+    """Description lengths of runs of units: each run's words under its own word distribution, learnt as
+    it is read (Dirichlet-multinomial, ``PRIOR`` pseudo-counts per distinct word of the episode).
+
+    A run costs ``-log P(its words)``: a run whose words repeat is cheap, and learning a distribution
+    costs words, so splitting one subject in two does not pay (Eisenstein & Barzilay 2008). A word
+    said once in the whole episode costs the same wherever the changes are, so only repeated words
+    are counted one by one (prefix sums per word, so a run's counts are one subtraction).
+    """
+
+    def __init__(self, said: list[list[str]]):
+        """``said``: each unit's subject words (``_key_list``)."""
+        distinct: dict[str, int] = {}
+        for keys in said:
+            for key in keys:
+                distinct[key] = distinct.get(key, 0) + 1
+        repeated = {key: n for n, key in enumerate(k for k, c in distinct.items() if c > 1)}
+        counts = np.zeros((len(said) + 1, max(1, len(repeated))), dtype=np.int64)
+        for u, keys in enumerate(said):
+            for key in keys:
+                if key in repeated:
+                    counts[u + 1, repeated[key]] += 1
+        self.counts = np.cumsum(counts, axis=0)
+        self.words = np.cumsum([0, *(len(keys) for keys in said)])
+        most = int(self.words[-1]) + 1
+        alpha = PRIOR_WORDS / max(1, len(distinct))     # the same prior weight however many words the episode has
+        # log Γ(k + α) - log Γ(α) for a word said k times, log Γ(m + Vα) - log Γ(Vα) for m words
+        self.word_table = np.array([math.lgamma(k + alpha) - math.lgamma(alpha) for k in range(most)])
+        self.run_table = np.array([math.lgamma(m + PRIOR_WORDS) - math.lgamma(PRIOR_WORDS) for m in range(most)])
+
+    def ending_at(self, b: int, firsts: np.ndarray) -> np.ndarray:
+        """The lengths of runs a..b-1 for every a in ``firsts``."""
+        f = self.counts[b] - self.counts[firsts]
+        m = self.words[b] - self.words[firsts]
+        return self.run_table[m] - self.word_table[f].sum(axis=1)
+
+    def run(self, a: int, b: int) -> float:
+        return float(self.ending_at(b, np.array([a]))[0]) if a < b else 0.0
+
+
+def segment(units: list[Sentence], penalty: float, lengths: _Lengths | None = None) -> list[int]:
+    """Indexes of the units that start a new topic: the split with the shortest description.
+
+    Each change costs ``penalty * log(words)`` (less at a spoken transition), each topic the
+    description length of its words (``_Lengths``); dynamic programming, no topic shorter than
+    ``MIN_TOPIC_SECONDS``. At worst O(units² x repeated words), vectorised; pruning makes it
+    near-linear when there are many topics.
+    """
+    lengths = lengths or _Lengths([_key_list(u.text) for u in units])
+    n = len(units)
+    price = penalty * math.log(max(2.0, float(lengths.words[-1])))
+    prices = np.array([0.0, *(price * (CUE_DISCOUNT if TRANSITION_CUE.match(u.text) else 1.0) for u in units[1:])])
+    starts = [u.start for u in units]
+    best = np.full(n + 1, math.inf)      # best[b]: the shortest description of units 0..b-1
+    best[0] = 0.0
+    back = np.zeros(n + 1, dtype=int)
+    alive = np.zeros(n + 1, dtype=bool)    # topic starts still worth trying (PELT-style pruning)
+    alive[0] = True
+    for b in range(1, n + 1):
+        last = bisect.bisect_right(starts, units[b - 1].end - MIN_TOPIC_SECONDS) - 1   # a topic's first unit <= this
+        if b == n:
+            last = max(last, 0)             # the whole episode is one topic, however short
+        if last < 0:
+            continue
+        firsts = np.flatnonzero(alive[:last + 1])
+        if not firsts.size:
+            firsts = np.arange(last + 1)
+        cost = best[firsts] + prices[firsts] + lengths.ending_at(b, firsts)
+        a = int(np.argmin(cost))
+        best[b], back[b] = cost[a], firsts[a]
+        alive[firsts[cost > best[b] + PRUNE_NATS]] = False   # that far behind, a start does not catch up
+        alive[b] = True
+    result, b = [], n
+    while b > 0:
+        b = int(back[b])
+        if b:
+            result.append(b)
+    return sorted(result)
+
+
+def _near_alternatives(changes: list[int], n: int, lengths: _Lengths) -> set[int]:
+    """Units within ``PLACE_UNITS`` of a change that start the new topic almost as well (within
+    ``PLACE_MARGIN`` of the best description): the change could be there as well."""
+    result = set()
+    edges = [0, *changes, n]
+    for k in range(1, len(edges) - 1):
+        a, g, c = edges[k - 1], edges[k], edges[k + 1]
+        best = lengths.run(a, g) + lengths.run(g, c)
+        for h in range(max(a + 1, g - PLACE_UNITS), min(c - 1, g + PLACE_UNITS) + 1):
+            if h != g and lengths.run(a, h) + lengths.run(h, c) - best <= PLACE_MARGIN:
+                result.add(h)
+    return result
+
+
+def similarities(sents: list[Sentence], keys: list[set[str]] | None = None) -> dict[int, float]:
     """Gap g (before sentence g) -> cosine of the lexical chains active in the windows either side of it.
 
     A chain is a content word said again and again, no more than ``CHAIN_HIATUS_SECONDS`` apart
@@ -138,7 +274,7 @@ def similarities(sents: list[Sentence]) -> dict[int, float]:
     """
     said: dict[str, list[int]] = {}
     for n, s in enumerate(sents):
-        for token in _keys(s.text):
+        for token in (keys[n] if keys is not None else _keys(s.text)):
             said.setdefault(token, []).append(n)
     active: list[dict[tuple[str, int], float]] = [{} for _ in sents]
     for token, where in said.items():
@@ -186,26 +322,13 @@ def depths(sims: dict[int, float]) -> dict[int, float]:
     return result
 
 
-def _place(sents: list[Sentence], keys: list[set[str]], g: int) -> int:
-    """The change near gap ``g`` moved to where the units around it side with their neighbours' words.
-
-    Each unit within ``PLACE_UNITS`` of the gap is compared with the words of the ``PLACE_SECONDS``
-    before and after that neighbourhood: a unit sharing more with what follows belongs after the
-    change. The valley alone can be a unit or two off (a closing aside repeats no word of its subject).
-    """
-    lo, hi = max(1, g - PLACE_UNITS), min(len(sents) - 1, g + PLACE_UNITS)
-    before = set().union(*(keys[u] for u in range(lo - 1, -1, -1) if sents[u].start >= sents[lo].start - PLACE_SECONDS))
-    after = set().union(*(keys[u] for u in range(hi + 1, len(sents)) if sents[u].end <= sents[hi].end + PLACE_SECONDS))
-    leaning = {u: len(keys[u] & after) - len(keys[u] & before) for u in range(lo - 1, hi + 1)}
-
-    def fit(k: int) -> int:   # units before k that lean forward, and units from k on that lean back, count against
-        return sum(leaning[u] for u in range(lo - 1, hi + 1) if u < k) - sum(leaning[u] for u in range(k, hi + 1))
-
-    return min(range(lo, hi + 1), key=lambda k: (fit(k), abs(k - g), -k))
-
-
 def _keys(text: str) -> set[str]:
-    return {t[:CHAIN_KEY_LETTERS] for t in keywords.tokens(text) if t not in TOPIC_NEUTRAL}
+    return set(_key_list(text))
+
+
+def _key_list(text: str) -> list[str]:
+    """The content words that carry a subject, as many times as said (first six letters: press, pressing)."""
+    return [t[:CHAIN_KEY_LETTERS] for t in keywords.tokens(text) if t not in TOPIC_NEUTRAL]
 
 
 def _sharpest(sims: dict[int, float], g: int) -> int:

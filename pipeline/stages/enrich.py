@@ -47,7 +47,7 @@ def _enrich(doc: dict, settings: Settings, options: dict | None, progress: Calla
         return {"title": "", "summary": "", "chapters": [], "keywords": [], "hashtags": [], "source": "heuristic",
                 "notes": [NO_SPEECH_NOTE], "note": NO_SPEECH_NOTE}, []
     cache: dict = {}
-    topic_starts = topics.boundaries(topics.clauses(words), settings.enrich.chapter_seconds)
+    topic_starts, fences = topics.find(topics.clauses(words), settings.enrich.chapter_seconds)
 
     def levels():   # read audio.wav only if the heuristic runs
         if "levels" not in cache:
@@ -72,12 +72,12 @@ def _enrich(doc: dict, settings: Settings, options: dict | None, progress: Calla
                 text = sentences.text_between(sents, clip["start"], clip["end"]).lower()
                 clip["hashtags"] = [keywords.hashtag(k) for k in enrichment["keywords"] if k.lower() in text][:3]
             if len(clips) < rules.min_clips:
-                clips = _top_up(clips, sents, enrichment["keywords"], rules, levels(), notes, topic_starts)
+                clips = _top_up(clips, sents, enrichment["keywords"], rules, levels(), notes, topic_starts, fences)
             return _finish(enrichment, clips, notes)
         except llm.LLMError as exc:   # LLMAuthError is BadInput, not LLMError: it fails the job
             fallback_reason = f"{exc} Used the offline enricher instead."
     enrichment, clips = heuristic.enrich(sents, rules, settings.enrich.keyword_count, settings.enrich.chapter_seconds,
-                                         levels(), topic_starts)
+                                         levels(), topic_starts, fences)
     enrichment["source"] = "heuristic"
     if fallback_reason:
         enrichment["fallback_reason"] = fallback_reason
@@ -89,10 +89,10 @@ def _enrich(doc: dict, settings: Settings, options: dict | None, progress: Calla
 
 
 def _top_up(clips: list[dict], sents: list, top: list[str], rules: ClipRules, levels, notes: list[str],
-            topic_starts: list[float]) -> list[dict]:
+            topic_starts: list[float], fences: list[float]) -> list[dict]:
     """Fill up to min_clips with the heuristic's best clips among those that stay clear of the LLM's picks."""
     extra = heuristic.clips(sents, top, rules, levels, limit=rules.min_clips - len(clips), around=clips,
-                            chapter_starts=[0.0, *topic_starts])
+                            chapter_starts=[0.0, *topic_starts], fences=fences)
     filled = clip_rules.select(extra, rules.min_clips, chosen=clips)
     added = len(filled) - len(clips)
     if added:
