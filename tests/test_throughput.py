@@ -64,7 +64,8 @@ def test_clips_render_as_parallel_units_on_two_workers_with_their_share_of_threa
 
     # Each unit's ffmpeg decodes with the task's share of the cores and splits it across its four encoders.
     share = threads.share(2)
-    renders = [cmd for cmd in seen_commands if any("/clips/" in arg and arg.endswith(".mp4") for arg in cmd)]
+    outputs = {f"{variant}.mp4" for variant in VARIANTS}   # written in the worker's scratch, then published
+    renders = [cmd for cmd in seen_commands if any(Path(arg).name in outputs for arg in cmd)]
     assert renders, "saw the clip renders' ffmpeg"
     for cmd in renders:
         first_input, last_input = cmd.index("-i"), len(cmd) - 1 - cmd[::-1].index("-i")
