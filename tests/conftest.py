@@ -92,6 +92,18 @@ def postgres_url(postgres_server):
         postgres_server.drop_database(url)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_settings(request, settings, monkeypatch):
+    """``settings`` on each backend in turn: the SQLite files in the data dir, then a fresh database on the
+    test PostgreSQL server (also in ``CLIPDESK_DATABASE_URL``, so consumers and CLI runs use it too)."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("CLIPDESK_DATABASE_URL", raising=False)
+        return dataclasses.replace(settings, database=dataclasses.replace(settings.database, url=""))
+    url = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("CLIPDESK_DATABASE_URL", url)
+    return dataclasses.replace(settings, database=dataclasses.replace(settings.database, url=url))
+
+
 def word_error_rate(reference: str, hypothesis: str) -> float:
     import jiwer
     normalise = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
