@@ -255,6 +255,11 @@ def migration_files(dialect_name: str) -> list[tuple[int, Path]]:
     return [(int(file.name.split("_", 1)[0]), file) for file in sorted(folder.glob("*.sql"))]
 
 
+def applied_migrations(conn) -> list[int]:
+    """The schema versions this database has, in order."""
+    return [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+
+
 def _migrate_sqlite(conn: sqlite3.Connection) -> list[int]:
     """Foreign keys are off while a migration runs (SQLite can only add a constraint by rebuilding a
     table, and dropping the old one must not cascade to the rows that point at it); the migration
