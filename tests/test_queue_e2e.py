@@ -1,4 +1,5 @@
-"""The whole product path: CLI enqueue -> real huey_consumer subprocess -> four renders per clip."""
+"""The whole product path: CLI enqueue -> real huey_consumer subprocess -> four renders per clip, on both
+database backends."""
 
 import json
 import os
@@ -28,7 +29,8 @@ def cli(*args, env) -> dict:
 
 
 @pytest.fixture
-def consumer(settings):
+def consumer(backend_settings):
+    settings = backend_settings
     env = dict(os.environ, CLIPDESK_DATA_DIR=str(settings.data_dir))
     log = open(settings.data_dir.parent / "consumer.log", "wb")
     process = subprocess.Popen(consumer_command(settings), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -63,8 +65,10 @@ def row_differences(a: bytes, b: bytes, width: int, rows: range) -> list[float]:
     return result
 
 
-def test_uploaded_episode_goes_through_the_real_queue_to_four_renders_per_clip(settings, consumer, speech_video,
-                                                                            tmp_path):
+def test_uploaded_episode_goes_through_the_real_queue_to_four_renders_per_clip(backend_settings, consumer,
+                                                                            speech_video, tmp_path):
+    """On SQLite and on PostgreSQL (``backend_settings``)."""
+    settings = backend_settings
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
     bad_job = cli("enqueue", str(bad), env=consumer)["job_id"]

@@ -46,10 +46,13 @@ def use_config(tmp_path: Path, monkeypatch, **sections) -> Settings:
 class Consumer:
     """One consumer process over the data dir and config the test's environment points at."""
 
-    def __init__(self, settings: Settings, workers: int = 1):
+    def __init__(self, settings: Settings, workers: int = 1, name: str = "consumer", env: dict | None = None):
+        """``name`` names its log file (several consumers on one data dir); ``env`` adds variables
+        (``CLIPDESK_HOST_ID``...)."""
         self.settings, self.workers = settings, workers
-        self.env = dict(os.environ, CLIPDESK_DATA_DIR=str(settings.data_dir), CLIPDESK_CONFIG=str(settings.source))
-        self.log_path = Path(settings.data_dir).parent / "consumer.log"
+        self.env = dict(os.environ, CLIPDESK_DATA_DIR=str(settings.data_dir), CLIPDESK_CONFIG=str(settings.source),
+                        **(env or {}))
+        self.log_path = Path(settings.data_dir).parent / f"{name}.log"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Consumer:
@@ -79,16 +82,16 @@ class Consumer:
             self.process.kill()
             raise
 
-    def enqueue_many(self, sources: list, priorities: list[int] | None = None) -> list[int]:
+    def enqueue_many(self, sources: list, priorities: list[int] | None = None, options: dict | None = None) -> list[int]:
         """Enqueue several sources through the worker's own dispatch in one process (faster than N CLI runs,
-        and like them free to name any file: ``trusted_path``)."""
+        and like them free to name any file: ``trusted_path``), each with the job ``options``."""
         script = ("import json, sys, queue_worker\nfrom pipeline import jobs\n"
-                  "pairs = json.loads(sys.argv[1])\n"
+                  "pairs, options = json.loads(sys.argv[1]), json.loads(sys.argv[2])\n"
                   "print(json.dumps([jobs.enqueue(queue_worker.settings, s, queue_worker.dispatch, priority=p,"
-                  " trusted_path=True)[1] for s, p in pairs]))")
+                  " options=options, trusted_path=True)[1] for s, p in pairs]))")
         pairs = [[str(s), p] for s, p in zip(sources, priorities or [jobs.PRIORITY_INTERACTIVE] * len(sources),
                                              strict=True)]
-        out = subprocess.run([sys.executable, "-c", script, json.dumps(pairs)], cwd=ROOT, env=self.env,
+        out = subprocess.run([sys.executable, "-c", script, json.dumps(pairs), json.dumps(options)], cwd=ROOT, env=self.env,
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout.strip().splitlines()[-1])

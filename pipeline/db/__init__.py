@@ -60,6 +60,7 @@ from pipeline.db.connection import (
     POSTGRES_MIGRATIONS_DIR,
     DatabaseError,
     IntegrityError,
+    applied_migrations,
     apply_migrations,
     connect,
     describe,

@@ -251,6 +251,7 @@ def apply_migrations(conn) -> list[int]:
 
 
 def applied_migrations(conn) -> list[int]:
+    """The schema versions this database has, in order."""
     return [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
 
 
