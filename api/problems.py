@@ -1,7 +1,9 @@
 """Every error as ``application/problem+json`` (RFC 9457): a status, its title and a sentence.
 
 Pipeline errors map by kind (unknown id 404, a transition the state forbids 409, an upload over
-the limit 413, other bad input 422); FastAPI's validation errors name the field; Starlette's own
+the limit 413, other bad input 422); a database that is unreachable or busy right now is a 503 with
+Retry-After (PostgreSQL restarting passes; a client should try again, not give up); FastAPI's
+validation errors name the field; Starlette's own
 errors (404/405, bad multipart, a Range it cannot satisfy) are rewritten so that no answer of
 this API is ever plain text or HTML.
 """
@@ -9,16 +11,21 @@ this API is ever plain text or HTML.
 from __future__ import annotations
 
 import json
+import sqlite3
 from http import HTTPStatus
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pipeline import db
 from pipeline.errors import BadInput, DuplicateSource, NotAllowed, NotFound, PipelineError, TooLarge
 
 MEDIA_TYPE = "application/problem+json"
+DATABASE_UNREACHABLE = "The database is busy or unreachable right now; try again in a moment."
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class Problem(Exception):
@@ -78,6 +85,15 @@ def install(app: FastAPI) -> None:
     async def _pipeline(request: Request, exc: PipelineError):
         extra = {"duplicate_of": exc.episode_id} if isinstance(exc, DuplicateSource) else {}
         return response(status_of(exc), str(exc), request.url.path, **extra)
+
+    async def _database(request: Request, exc: Exception):
+        if db.is_transient(exc):
+            return response(503, DATABASE_UNREACHABLE, request.url.path,
+                            {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+        return response(500, HTTPStatus(500).description, request.url.path)
+
+    for error in (sqlite3.OperationalError, psycopg.OperationalError):
+        app.add_exception_handler(error, _database)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
