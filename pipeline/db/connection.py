@@ -250,6 +250,11 @@ def apply_migrations(conn) -> list[int]:
     return _migrate_sqlite(conn)
 
 
+def applied_migrations(conn) -> list[int]:
+    """The migration versions this database has, in order."""
+    return [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+
+
 def migration_files(dialect_name: str) -> list[tuple[int, Path]]:
     folder = POSTGRES_MIGRATIONS_DIR if dialect_name == "postgresql" else MIGRATIONS_DIR
     return [(int(file.name.split("_", 1)[0]), file) for file in sorted(folder.glob("*.sql"))]

@@ -22,7 +22,7 @@ def migrate(settings: Settings) -> dict:
     conn = db.connect(settings.app_db, migrate=False)
     try:
         applied = db.apply_migrations(conn)
-        versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        versions = db.applied_migrations(conn)
     finally:
         conn.close()
     return {"database": db.describe(settings.app_db), "dialect": _dialect(settings.app_db),
