@@ -181,13 +181,24 @@ def run_cluster(name: str, folder: Path, sources: list[Path], cpus: list[int], u
            "errors": sorted({t["error"] for t in times if t["error"]}),
            "media_seconds": sum(t["media_seconds"] for t in times), "wall_seconds": wall,
            "clips": clips, "render_files": files, "load_before": load_before, "load_after": os.getloadavg()[0],
-           "work_by_consumer": work_by_consumer(consumers)}
+           "work_by_consumer": work_by_consumer(consumers), "stages": stage_sums(settings, job_ids)}
     if url:
         after["commits"] -= polls * (len(job_ids) + 1)
         run["writes"] = write_rates(before, after, ended - started, len(cpus))
         run["sessions_max"] = max(sessions, default=0)
         run["sessions_mean"] = statistics.fmean(sessions) if sessions else 0
     return run
+
+
+def stage_sums(settings, job_ids: list[int]) -> dict[str, float]:
+    """Seconds per stage summed over the jobs (first 'started' to last 'finished' event), and the
+    waits between a job's stages: where a backend's overhead sits."""
+    sums: dict[str, float] = {}
+    for job_id in job_ids:
+        for stage in episodes.stage_times(settings, job_id):
+            sums[stage["stage"]] = sums.get(stage["stage"], 0.0) + stage["wall"]
+            sums["(gaps)"] = sums.get("(gaps)", 0.0) + (stage["gap_before"] or 0.0)
+    return sums
 
 
 def work_by_consumer(consumers: list[PinnedConsumer]) -> dict[str, int]:
@@ -358,6 +369,8 @@ def print_run(run: dict, say) -> None:
         + f"; {run['clips']} clips, {run['render_files']} render files; wall {run['wall_seconds']:.1f} s;"
         f" load {run['load_before']:.1f} -> {run['load_after']:.1f}; units run by consumer"
         f" {run.get('work_by_consumer', run.get('work_by_host'))}")
+    if run.get("stages"):
+        say("  seconds summed over the jobs: " + ", ".join(f"{k} {v:.1f}" for k, v in run["stages"].items()))
     if "writes" in run:
         w = run["writes"]
         say(f"  database writes during the run ({w['seconds']:.0f} s): {w['rows_per_second']:.1f} rows/s"
@@ -438,7 +451,9 @@ def main() -> int:
     parser.add_argument("--media-dir", type=Path, default=episodes.MEDIA_CACHE)
     parser.add_argument("--timeout", type=float, default=1800.0, help="give up on a run after this many seconds")
     parser.add_argument("--report-every", type=float, default=30.0)
+    parser.add_argument("--runs", default="abc", help="which of the runs (a) (b) (c) to make, in this order")
     parser.add_argument("--skip-runs", action="store_true", help="only the claim latency and write throughput")
+    parser.add_argument("--skip-claims", action="store_true", help="only the runs")
     parser.add_argument("--save", type=Path, help="write the figures as JSON here after each phase")
     parser.add_argument("--report", type=Path, help="only print the figures a --save file holds")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (printed)")
@@ -477,11 +492,16 @@ def main() -> int:
             result["max_connections"] = int(conn.execute("SHOW max_connections").fetchone()[0])
         say(f"{args.episodes} episodes ready; PostgreSQL {result['postgresql']} on {server.url};"
             f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; temp {folder}")
-        if not args.skip_runs:
-            for name, cpus, url in (("a", [0], server.create_database("bench_a")),
-                                    ("b", [0, 1], server.create_database("bench_b")), ("c", [0], None)):
-                result["runs"][name] = run_cluster(name, folder, sources, cpus, url, args, say)
-                save()
+        plans = {"a": ([0], True), "b": ([0, 1], True), "c": ([0], False)}
+        for name in ("" if args.skip_runs else args.runs):
+            cpus, postgres = plans[name]
+            url = server.create_database(f"bench_{name}") if postgres else None
+            key = name if name not in result["runs"] else f"{name}{len(result['runs'])}"   # --runs aca: a, c, a2
+            result["runs"][key] = run_cluster(key, folder, sources, cpus, url, args, say)
+            save()
+        if args.skip_claims:
+            report(result, say)
+            return 0 if all(set(run["statuses"]) == {"succeeded"} for run in result["runs"].values()) else 1
         use_database(None)
         say("claim latency ...")
         result["claims"] = {}
