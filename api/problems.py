@@ -3,10 +3,8 @@
 Pipeline errors map by kind (unknown id 404, a transition the state forbids 409, an upload over
 the limit 413, other bad input 422); a database that is unreachable or busy right now is a 503 with
 Retry-After (PostgreSQL restarting passes; a client should try again, not give up); FastAPI's
-validation errors name the field; Starlette's own
-errors (404/405, bad multipart, a Range it cannot satisfy) are rewritten so that no answer of
-this API is ever plain text or HTML. A database that is away (PostgreSQL restarting, the network
-cut) answers 503 with Retry-After.
+validation errors name the field; Starlette's own errors (404/405, bad multipart, a Range it cannot
+satisfy) are rewritten so that no answer of this API is ever plain text or HTML.
 """
 
 from __future__ import annotations
