@@ -16,6 +16,7 @@ outside a transaction commit on their own (autocommit). Migrations are the numbe
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
 import threading
@@ -33,6 +34,10 @@ POSTGRES_MIGRATIONS_DIR = MIGRATIONS_ROOT / "postgresql"
 
 BUSY_TIMEOUT_MS = 15_000
 CONNECT_TIMEOUT_S = 10
+# A process keeps up to this many PostgreSQL connections open for its next sessions: opening one costs
+# more than the short unit of work a session is (bench/cluster.py: new connections, not the write lock,
+# were what limited a cluster).
+KEEP_IDLE = 8
 
 # Advisory lock keys (any 64-bit numbers, the same on every machine): one writer at a time, one migrator.
 WRITE_LOCK = 0x436C_6970_0001
@@ -43,6 +48,9 @@ DatabaseError = (sqlite3.Error, psycopg.Error)
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
+_idle: dict[str, list[psycopg.Connection]] = {}
+_idle_pid = os.getpid()
+_idle_lock = threading.Lock()
 
 
 def is_postgres(target) -> bool:
@@ -142,10 +150,11 @@ def _row_factory(cursor):
 
 
 class PostgresConnection:
-    """A psycopg connection speaking the SQL layer's dialect (``?`` placeholders, sqlite3-like rows)."""
+    """A psycopg connection speaking the SQL layer's dialect (``?`` placeholders, sqlite3-like rows);
+    ``close()`` keeps it for the process's next session when it is healthy and idle."""
 
-    def __init__(self, raw: psycopg.Connection):
-        self.raw = raw
+    def __init__(self, raw: psycopg.Connection, url: str):
+        self.raw, self.url = raw, url
 
     def execute(self, sql: str, params=()):
         cursor = self.raw.cursor()
@@ -161,16 +170,54 @@ class PostgresConnection:
         return cursor
 
     def close(self) -> None:
-        self.raw.close()
+        raw, self.raw = self.raw, None
+        if raw is None:
+            return
+        healthy = not raw.closed and not raw.broken and raw.info.transaction_status == TransactionStatus.IDLE
+        with _idle_lock:
+            kept = _idle.setdefault(self.url, [])
+            if healthy and os.getpid() == _idle_pid and len(kept) < KEEP_IDLE:
+                kept.append(raw)
+                return
+        _close_quietly(raw)
 
 
 def _open_postgres(url: str) -> PostgresConnection:
+    """A kept connection that still answers, else a new one (which fails at once while the server is
+    away: the caller's error is the server's, not a wait in a pool).
+
+    Why not psycopg_pool: it reconnects in the background with a growing delay and makes callers wait
+    for it, so after an outage sessions stalled for seconds; here every session sees the server as it is."""
+    global _idle_pid
+    while True:
+        with _idle_lock:
+            if os.getpid() != _idle_pid:   # a forked child must not share its parent's sockets
+                _idle.clear()
+                _idle_pid = os.getpid()
+            kept = _idle.get(url)
+            raw = kept.pop() if kept else None
+        if raw is None:
+            return PostgresConnection(_new_postgres(url), url)
+        try:
+            raw.execute("")   # one round trip: a server restarted since has closed this socket
+        except psycopg.Error:
+            _close_quietly(raw)
+            continue
+        return PostgresConnection(raw, url)
+
+
+def _new_postgres(url: str) -> psycopg.Connection:
     # Client-side binding: values are quoted into the statement, so an untyped "? IS NULL" works
     # as it does in SQLite (server-side binding could not infer the parameter's type).
     raw = psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor, row_factory=_row_factory,
                           connect_timeout=CONNECT_TIMEOUT_S, application_name="clipdesk")
     raw.adapters.register_loader("numeric", FloatLoader)   # SUM/AVG of integers: float, as in SQLite
-    return PostgresConnection(raw)
+    return raw
+
+
+def _close_quietly(raw: psycopg.Connection) -> None:
+    with contextlib.suppress(psycopg.Error):
+        raw.close()
 
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\?|%|(?<!:):([A-Za-z_]\w*)")
