@@ -414,7 +414,7 @@ def test_keys_close_the_api_and_failed_attempts_are_throttled(stack):
     key = created["key"]
     assert key.startswith("cdk_") and len(key) > 40
     with db.session(stack["settings"].app_db) as conn:   # only the hash is stored
-        assert key not in json.dumps(conn.execute("SELECT * FROM api_keys").fetchall())
+        assert key not in json.dumps([list(row) for row in conn.execute("SELECT * FROM api_keys").fetchall()])
     time.sleep(1.1)   # the app re-reads whether keys exist once a second
     try:
         problem(client.get("/v1/jobs"), 401, "needs a key")

@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.timeout(600)]
 TALK = ("Small teams ship great software when they plan the work first. Every change gets a test before it is "
         "merged. Reviews are short and kind. When something breaks, the team writes down what they learned and "
         "fixes the cause.")
-SHORT_TALK = "Small teams ship great software. Every change gets a test."
+SHORT_TALK = "Small teams ship great software every single week. Every change gets a careful test before it ships."
 ASPECT = "16x9"
 VARIANTS = variants_for((ASPECT,))   # clean and subtitled: the cheapest honest render
 ONE_CLIP = {"max_clips": 1, "min_clip_seconds": 2, "max_clip_seconds": 4, "aspects": [ASPECT]}
@@ -42,8 +42,12 @@ EPISODES = 12
 
 
 def _video(folder: Path, text: str) -> Path:
-    return mediagen.picture_with(mediagen.spoken(folder / "talk.wav", text), folder / "talk.mp4", width=320,
-                                 height=180)
+    """The text's sentences said one by one, 1.8 s apart: a pause that ends a sentence even when the
+    model leaves the transcript unpunctuated (it did on the non-MKL kernels, and then no clip fit)."""
+    sentences = [f"{part.strip()}." for part in text.split(".") if part.strip()]
+    speech = folder / "talk.wav"
+    mediagen.spoken_pieces(speech, sentences, [1.8] * (len(sentences) - 1))
+    return mediagen.picture_with(speech, folder / "talk.mp4", width=320, height=180)
 
 
 @pytest.fixture(scope="module")
@@ -173,11 +177,12 @@ def test_two_hosts_share_twelve_episodes_and_render_every_clip_exactly_once(clus
     finished = [jobs.get(settings, job_id) for job_id in job_ids]
     assert [j["status"] for j in finished] == ["succeeded"] * EPISODES, [j["error"] for j in finished]
     pids = {c.pid for c in cluster.consumers.values()}
-    assert {_pid_of(w) for w in holders} == pids, f"both consumers did work: {holders} vs pids {pids}"
-    assert {w.rpartition(":")[0] for w in holders} == set(HOSTS), holders   # worker ids carry worker.host_id
-    with db.session(settings.app_db) as conn:
-        hosts = {e["host"] for job_id in job_ids for e in db.list_events(conn, job_id) if e["host"]}
-    assert hosts == set(HOSTS), hosts   # stage events (the learned rates) too
+    assert holders and {_pid_of(w) for w in holders} <= pids, (holders, pids)   # sampled every 0.1 s
+    assert {w.rpartition(":")[0] for w in holders} <= set(HOSTS), holders   # worker ids carry worker.host_id
+    with db.session(settings.app_db) as conn:   # every stage's events name the host that ran it
+        hosts = Counter(e["host"] for job_id in job_ids for e in db.list_events(conn, job_id)
+                        if e["host"] and e["kind"] in ("finished", "clip_finished"))
+    assert set(hosts) == set(HOSTS), f"both consumers did work: {hosts}"
     assert all(c.process.poll() is None for c in cluster.consumers.values())
 
     for job in finished:
