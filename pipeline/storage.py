@@ -10,6 +10,7 @@ nobody ever sees half a file there and a crashed worker leaves nothing behind in
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import shutil
 import tempfile
@@ -111,10 +112,14 @@ def publish(src: Path, final: Path) -> Path:
     Same filesystem: one rename. Another one (a local scratch disk, a shared media mount): the
     bytes are copied to a hidden name beside ``final``, synced to disk, renamed onto ``final``,
     and only then is the scratch copy removed. Either way ``final`` is the old file or the whole
-    new one, never a part, and an existing ``final`` is replaced.
+    new one, never a part, and an existing ``final`` is replaced. A hidden copy that a killed
+    worker left half-written for the same ``final`` is removed first: one job or clip unit writes a
+    given file at a time (its claim says so), so any such copy is a dead attempt's.
     """
     src, final = Path(src), Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.*.publishing"):
+        stale.unlink(missing_ok=True)
     try:
         os.replace(src, final)
         return final
