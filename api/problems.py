@@ -97,8 +97,7 @@ def install(app: FastAPI) -> None:
     async def _database(request: Request, exc: Exception):
         if not db.is_transient(exc):
             raise exc   # a bug, not an outage: the server's 500
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return response(503, f"The database is unreachable or busy right now ({first_line});"
+        return response(503, f"The database is unreachable or busy right now ({db.error_line(exc)});"
                              " try again in a few seconds.", request.url.path, {"Retry-After": str(RETRY_AFTER_S)})
 
     for database_error in db.DatabaseError:   # a PostgreSQL restart or a network cut: 503, not a stack trace

@@ -57,8 +57,15 @@ def is_postgres(target) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
-def dialect(conn) -> str:
-    return "postgresql" if isinstance(conn, PostgresConnection) else "sqlite"
+def dialect(target) -> str:
+    """"postgresql" for a ``postgresql://`` URL, else "sqlite" (a file path)."""
+    return "postgresql" if is_postgres(target) else "sqlite"
+
+
+def error_line(exc: BaseException) -> str:
+    """A database error in one line for people (psycopg's messages run over several)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def describe(target) -> str:

@@ -48,7 +48,7 @@ def retried(settings: Settings, what: str, action: Callable[[], T], job_id: int 
             if now - started >= settings.worker.db_outage_seconds:
                 log.error("database unreachable for %.0f s while %s: giving up", now - started, what)
                 raise
-            last_error = _first_line(exc)
+            last_error = db.error_line(exc)
             log.warning("database unreachable while %s (%s); retrying", what, last_error)
             time.sleep(WAIT.delay(attempt))
             attempt += 1
@@ -68,7 +68,3 @@ def _record(settings: Settings, job_id: int, stage: str | None, what: str, secon
             db.add_event(conn, job_id, stage, RETRIED, time.time(), message=message)
     retried(settings, "recording the outage", write)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

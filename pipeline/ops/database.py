@@ -25,7 +25,7 @@ def migrate(settings: Settings) -> dict:
         versions = db.applied_migrations(conn)
     finally:
         conn.close()
-    return {"database": db.describe(settings.app_db), "dialect": _dialect(settings.app_db),
+    return {"database": db.describe(settings.app_db), "dialect": db.dialect(settings.app_db),
             "applied": applied, "version": max(versions, default=0), "versions": versions}
 
 
@@ -75,6 +75,3 @@ def _copy(source, target, target_url: str) -> dict[str, dict]:
                            + ", ".join(f"{t} {counts[t]['source']} -> {counts[t]['target']}" for t in mismatched))
     return counts
 
-
-def _dialect(target) -> str:
-    return "postgresql" if db.is_postgres(target) else "sqlite"
